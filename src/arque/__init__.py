@@ -1,0 +1,50 @@
+"""arque: a reliable asyncio work queue stored in Redis.
+
+Asynchronous, reliable (task data always in Redis, leases with fencing),
+throttled (a global limit on working tasks), with delayed tasks and dead
+letters. See the README and ``docs/`` for the state machine.
+"""
+
+from .errors import ArqueError as ArqueError
+from .errors import InvalidArgument as InvalidArgument
+from .errors import PayloadTooLarge as PayloadTooLarge
+from .errors import RedisUnavailable as RedisUnavailable
+from .errors import SerializationError as SerializationError
+from .errors import ServerError as ServerError
+from .errors import WrongKeyType as WrongKeyType
+from .keys import QueueKeys as QueueKeys
+from .queue import MARKED_AS_FAILED as MARKED_AS_FAILED
+from .queue import NOT_FOUND as NOT_FOUND
+from .queue import OVERLOADED as OVERLOADED
+from .queue import Arque as Arque
+from .queue import TaskId as TaskId
+from .records import DeadLetter as DeadLetter
+from .records import DeadReason as DeadReason
+from .records import QueueStats as QueueStats
+from .serializers import JSON as JSON
+from .serializers import MsgPack as MsgPack
+from .serializers import Serializer as Serializer
+
+__version__ = "2.0.0.dev0"
+
+__all__ = [
+    "JSON",
+    "MARKED_AS_FAILED",
+    "NOT_FOUND",
+    "OVERLOADED",
+    "Arque",
+    "ArqueError",
+    "DeadLetter",
+    "DeadReason",
+    "InvalidArgument",
+    "MsgPack",
+    "PayloadTooLarge",
+    "QueueKeys",
+    "QueueStats",
+    "RedisUnavailable",
+    "SerializationError",
+    "Serializer",
+    "ServerError",
+    "TaskId",
+    "WrongKeyType",
+]

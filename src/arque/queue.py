@@ -1,0 +1,506 @@
+"""Arque: the producer, consumer and admin API of one queue.
+
+Every state change is one Lua script (see ``scripts/``) that reads the time
+from the Redis server. A task is always in exactly one of pending, delayed,
+working or failed, and its payload is in Redis until it is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import redis.exceptions
+
+from . import records
+from .errors import InvalidArgument, PayloadTooLarge, SerializationError, translate
+from .keys import QueueKeys
+from .records import DeadLetter, DeadReason, QueueStats
+from .scripts import Scripts
+from .serializers import JSON, Serializer
+
+__all__ = ["MARKED_AS_FAILED", "NOT_FOUND", "OVERLOADED", "Arque", "TaskId"]
+
+logger = logging.getLogger("arque")
+
+NOT_FOUND = "__not_found__"
+"""dequeue() found nothing to take after all: call again."""
+OVERLOADED = "__overloaded__"
+"""dequeue() found working_limit reached: back off."""
+MARKED_AS_FAILED = "__marked_as_failed___"
+"""dequeue() took a task it could not decode: it went to dead letters. (Spelling kept from 1.1.0.)"""
+
+# An idle consumer blocks in Redis at most this long before it looks again, so
+# a wake-up lost with a killed consumer costs at most this much.
+_BLOCK_CAP = 2.0
+# Redis < 7 times blocking commands out on its 100 ms cron; near a due time
+# the consumer sleeps on its own clock instead.
+_COARSE_MARGIN = 0.15
+_SCAN_LIMIT = 1000
+
+
+class TaskId(str):
+    """A task id as ``dequeue`` hands it out: the id, carrying its delivery.
+
+    It compares and hashes as the plain id. ``token`` fences the hand-out:
+    ``release``/``requeue`` with a ``TaskId`` of an earlier hand-out are refused.
+    """
+
+    token: str
+    attempt: int
+    deadline: float
+
+    def __new__(cls, value: str, token: str = "", attempt: int = 0, deadline: float = 0.0) -> TaskId:
+        self = super().__new__(cls, value)
+        self.token, self.attempt, self.deadline = token, attempt, deadline
+        return self
+
+
+def _number(name: str, value: Any, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidArgument(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise InvalidArgument(f"{name} must be {'positive' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def _limit(name: str, value: Any, default: int, *, allow_zero: bool = False) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        raise InvalidArgument(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}")
+    return value
+
+
+def _token(task_id: str) -> str:
+    return task_id.token if isinstance(task_id, TaskId) else ""
+
+
+class Arque:
+    """A reliable queue in Redis: the seed API of arque 1.1.0, and what it grew.
+
+    ``redis`` is a ``redis.asyncio`` client (or cluster client); a synchronous
+    ``redis.Redis`` works for ``enqueue_sync`` only.
+    """
+
+    stale_timeout = 120
+    """Default task_timeout (seconds): the lease of one hand-out."""
+    stats_ttl = 7 * 24 * 3600
+    """Default retention (seconds) of task statistics kept with dead letters."""
+    requeue_limit = 3
+    """Default number of hand-outs of one task."""
+    working_limit = 1000
+    """Default global limit of working tasks."""
+    sweep_interval = 10
+    """Default seconds between two sweeps of ``schedule_sweep``."""
+    max_payload_size = 1024 * 1024
+    """Default limit of an encoded payload, in bytes."""
+    max_failed = 10_000
+    """Default number of dead letters kept."""
+
+    def __init__(
+        self,
+        redis: Any,
+        prefix: str = "arque",
+        serializer: Serializer = JSON,
+        sweep_interval: float | None = None,
+        requeue_limit: int | None = None,
+        working_limit: int | None = None,
+        stats_ttl: float | None = None,
+        *,
+        queue: str = "default",
+        task_timeout: float | None = None,
+        recovery_limit: int | None = None,
+        max_payload_size: int | None = None,
+        max_failed: int | None = None,
+        failed_ttl: float | None = None,
+    ) -> None:
+        self._redis = redis
+        self._serializer = serializer
+        self.keys = QueueKeys.for_queue(prefix, queue)
+        self.queue = queue
+        self._sweep_interval = _number(
+            "sweep_interval", sweep_interval or self.sweep_interval, positive=True
+        )
+        self._requeue_limit = _limit("requeue_limit", requeue_limit, self.requeue_limit)
+        self._recovery_limit = _limit("recovery_limit", recovery_limit, self._requeue_limit)
+        self._working_limit = _limit(
+            "working_limit", working_limit, self.working_limit, allow_zero=True
+        )
+        self._stats_ttl = _number("stats_ttl", stats_ttl or self.stats_ttl, positive=True)
+        self._task_timeout = _number(
+            "task_timeout", task_timeout or self.stale_timeout, positive=True
+        )
+        self._max_payload = _limit("max_payload_size", max_payload_size, self.max_payload_size)
+        self._max_failed = _limit("max_failed", max_failed, self.max_failed, allow_zero=True)
+        self._failed_ttl = _number(
+            "failed_ttl", self._stats_ttl if failed_ttl is None else failed_ttl, positive=False
+        )
+        if getattr(serializer, "binary", False) and _decodes_responses(redis):
+            raise InvalidArgument("a binary serializer needs a client with decode_responses=False")
+        self._scripts = Scripts(redis, self.keys)
+        self._run_sweep = False
+        self._block_cap = _block_cap(redis)
+
+    # -- producing -----------------------------------------------------------
+
+    def _task_args(
+        self, task: Any, task_id: str | None, task_timeout: float | None,
+        delay: float | None, at: datetime | None,
+    ) -> list[str | bytes | int]:
+        if task_id is None:
+            task_id = uuid.uuid4().hex
+        elif not isinstance(task_id, str) or not task_id:
+            raise InvalidArgument(f"task_id must be a non-empty string, got {task_id!r}")
+        timeout = self._task_timeout if task_timeout is None else task_timeout
+        timeout_ms = max(1, round(_number("task_timeout", timeout, positive=True) * 1000))
+        delay_ms = -1 if delay is None else round(_number("delay", delay, positive=False) * 1000)
+        if at is not None and delay is not None:
+            raise InvalidArgument("give either delay or at, not both")
+        at_ms = -1 if at is None else _epoch_ms(at)
+        try:
+            payload = self._serializer.dumps(task)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise SerializationError(f"task {task_id!r} cannot be serialised: {exc}") from exc
+        size = len(payload) if isinstance(payload, bytes) else len(payload.encode())
+        if size > self._max_payload:
+            raise PayloadTooLarge(
+                f"task {task_id!r} is {size} bytes encoded, over max_payload_size={self._max_payload}"
+            )
+        return [task_id, payload, timeout_ms, delay_ms, at_ms]
+
+    async def enqueue(
+        self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
+        delay: float | None = None, *, at: datetime | None = None,
+    ) -> str:
+        """Add ``task``; returns its id. A live id (dead letters included) is left as it is.
+
+        ``task_timeout`` (seconds) is the lease of each hand-out; ``delay``
+        (seconds) or ``at`` (an aware datetime) defer it.
+        """
+        args = self._task_args(task, task_id, task_timeout, delay, at)
+        added = await self._scripts.call("enqueue", [1, *args])
+        if not added[0]:
+            logger.debug("enqueue of live task %s ignored", args[0])
+        return str(args[0])
+
+    async def enqueue_many(
+        self, tasks: Iterable[Any], task_ids: Sequence[str] | None = None,
+        task_timeout: float | None = None, delay: float | None = None,
+        *, at: datetime | None = None,
+    ) -> list[str]:
+        """Add many tasks in one round trip; returns their ids in order.
+
+        Every task is checked first: if one is bad, nothing is written.
+        """
+        payloads = list(tasks)
+        if task_ids is not None and len(task_ids) != len(payloads):
+            raise InvalidArgument(f"{len(task_ids)} task_ids for {len(payloads)} tasks")
+        ids: Sequence[str | None] = task_ids if task_ids is not None else [None] * len(payloads)
+        args: list[str | bytes | int] = [len(payloads)]
+        for task, task_id in zip(payloads, ids):
+            args += self._task_args(task, task_id, task_timeout, delay, at)
+        if payloads:
+            await self._scripts.call("enqueue", args)
+        return [str(args[1 + 5 * i]) for i in range(len(payloads))]
+
+    def enqueue_sync(
+        self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
+        delay: float | None = None, *, at: datetime | None = None,
+    ) -> str:
+        """``enqueue`` for a synchronous ``redis.Redis`` client."""
+        args = self._task_args(task, task_id, task_timeout, delay, at)
+        self._scripts.call_sync("enqueue", [1, *args])
+        return str(args[0])
+
+    # -- consuming -----------------------------------------------------------
+
+    async def dequeue(self, timeout: float | None = None) -> tuple[str | None, Any]:
+        """Take one task: ``(task_id, task_data)``.
+
+        Without a timeout it waits for a task, but returns ``(OVERLOADED,
+        None)`` at once when ``working_limit`` is reached. With a timeout
+        (seconds) it also waits for a free slot, and returns ``(None, None)``
+        when nothing came in time. A task it could not decode goes to dead
+        letters and it returns ``(MARKED_AS_FAILED, None)``.
+        """
+        batch = await self._take(1, timeout)
+        if isinstance(batch, str):
+            return batch, None
+        if not batch:
+            return None, None
+        return batch[0]
+
+    async def dequeue_many(
+        self, max_tasks: int, timeout: float | None = None
+    ) -> list[tuple[TaskId, Any]]:
+        """Take up to ``max_tasks`` ready tasks in one round trip.
+
+        Waits while none is ready or ``working_limit`` is reached (forever
+        without a timeout); returns ``[]`` when the timeout passed. Undecodable
+        tasks go to dead letters and are left out.
+        """
+        max_tasks = _limit("max_tasks", max_tasks, 1)
+        batch = await self._take(max_tasks, timeout, overloaded_waits=True)
+        if isinstance(batch, str):
+            return []
+        return [(t, data) for t, data in batch if isinstance(t, TaskId)]
+
+    async def _take(
+        self, max_tasks: int, timeout: float | None, overloaded_waits: bool = False
+    ) -> list[tuple[str, Any]] | str:
+        if timeout is not None:
+            timeout = _number("timeout", timeout, positive=True)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        args = [max_tasks, self._working_limit, self._requeue_limit, self._max_failed]
+        while True:
+            reply = await self._scripts.call("dequeue", args)
+            status, wait_ms, precise = int(reply[0]), int(reply[1]), bool(reply[2])
+            if status == 1:
+                return await self._decode(reply)
+            if status == 2 and timeout is None and not overloaded_waits:
+                return OVERLOADED
+            wait = self._block_cap if wait_ms < 0 else min(wait_ms / 1000.0, self._block_cap)
+            if deadline is not None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return []
+                wait = min(wait, remaining)
+            await self._wait(wait, precise)
+
+    async def _wait(self, seconds: float, precise: bool) -> None:
+        """Block in Redis on the marker for up to ``seconds``, or sleep when that is too coarse."""
+        margin = 0.001 if precise else _COARSE_MARGIN
+        if seconds <= margin + 0.001:
+            await asyncio.sleep(max(seconds, 0.0))
+            return
+        try:
+            await self._redis.bzpopmin(self.keys.marker, timeout=seconds - (0 if precise else margin))
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+
+    async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for i in range(3, len(reply), 5):
+            raw_id, token, payload, attempt, deadline = reply[i : i + 5]
+            task_id = TaskId(records.text(raw_id), records.text(token), int(attempt), deadline / 1000)
+            try:
+                if payload is None:
+                    raise ValueError("payload missing")
+                data = self._serializer.loads(payload)
+            except Exception as exc:  # noqa: BLE001 - any decode failure dead-letters the task
+                logger.error("task %s cannot be decoded, dead-lettered: %r", task_id, exc)
+                await self.fail(task_id, f"cannot decode payload: {exc!r}", DeadReason.UNDECODABLE)
+                out.append((MARKED_AS_FAILED, None))
+                continue
+            out.append((task_id, data))
+        return out
+
+    async def release(self, task_id: str) -> bool:
+        """Acknowledge a task as done; its keys are deleted. False when refused."""
+        return (await self.release_many([task_id]))[0]
+
+    async def release_many(self, task_ids: Sequence[str]) -> list[bool]:
+        """Release many tasks in one round trip; per task, whether it was applied."""
+        if not task_ids:
+            return []
+        args: list[str] = []
+        for task_id in task_ids:
+            args += [task_id, _token(task_id)]
+        done = [bool(flag) for flag in await self._scripts.call("release", args)]
+        for task_id, ok in zip(task_ids, done):
+            if not ok:
+                logger.warning("release of %s refused: not working, or a stale hand-out", task_id)
+        return done
+
+    async def requeue(
+        self, task_id: str, delay: float | None = None, *, error: str | None = None,
+        count_attempt: bool = True,
+    ) -> bool:
+        """Give a working task back after a failure, pending at once or after ``delay`` seconds.
+
+        After its last allowed attempt it goes to dead letters. With
+        ``count_attempt=False`` the hand-out is returned unused (a worker
+        shutting down). False when refused.
+        """
+        delay_ms = 0 if delay is None else round(_number("delay", delay, positive=False) * 1000)
+        args: list[str | int] = [task_id, _token(task_id), delay_ms, error or "", self._requeue_limit,
+                self._max_failed, 1 if count_attempt else 0]
+        result = int(await self._scripts.call("requeue", args))
+        if result == 0:
+            logger.warning("requeue of %s refused: not working, or a stale hand-out", task_id)
+        elif result == 2:
+            logger.warning("task %s used its %d attempts: dead-lettered", task_id, self._requeue_limit)
+        return result != 0
+
+    async def extend(self, task_id: str, timeout: float | None = None) -> bool:
+        """Renew the lease of a working task for ``timeout`` seconds (default: its task_timeout)."""
+        return (await self.extend_many([task_id], timeout))[0]
+
+    async def extend_many(self, task_ids: Sequence[str], timeout: float | None = None) -> list[bool]:
+        """Renew many leases in one round trip; per task, whether it was applied."""
+        lease_ms = 0 if timeout is None else round(_number("timeout", timeout, positive=True) * 1000)
+        args: list[str | int] = [lease_ms]
+        for task_id in task_ids:
+            args += [task_id, _token(task_id)]
+        return [bool(d) for d in await self._scripts.call("extend", args)] if task_ids else []
+
+    async def fail(
+        self, task_id: str, error: str, reason: DeadReason | str = DeadReason.REJECTED
+    ) -> bool:
+        """Dead-letter a working task at once, whatever attempts it has left."""
+        why = reason.value if isinstance(reason, DeadReason) else str(reason)
+        args: list[str | int] = [task_id, _token(task_id), why, error, self._max_failed]
+        return bool(await self._scripts.call("fail", args))
+
+    # -- housekeeping --------------------------------------------------------
+
+    async def sweep(self) -> int:
+        """Recover expired leases, promote due delayed tasks, expire old dead letters.
+
+        Returns how many tasks went back to pending.
+        """
+        args = [self._requeue_limit, self._recovery_limit, self._max_failed,
+                round(self._failed_ttl * 1000), _SCAN_LIMIT]
+        moved: int = 0
+        while True:
+            recovered, promoted, dead, trimmed = await self._scripts.call("sweep", args)
+            moved += int(recovered) + int(promoted)
+            if recovered or dead:
+                logger.info("sweep: %d recovered, %d dead-lettered", recovered, dead)
+            if max(recovered + dead, promoted, trimmed) < _SCAN_LIMIT:
+                return moved
+
+    async def schedule_sweep(self) -> None:
+        """Sweep every ``sweep_interval`` seconds until ``unschedule_sweep``."""
+        self._run_sweep = True
+        while self._run_sweep:
+            await asyncio.sleep(self._sweep_interval)
+            if not self._run_sweep:
+                break
+            try:
+                await self.sweep()
+            except Exception:  # the safety net must outlive a Redis outage
+                logger.exception("sweep failed; trying again in %s s", self._sweep_interval)
+
+    async def unschedule_sweep(self) -> None:
+        """Stop ``schedule_sweep`` after its current sleep."""
+        self._run_sweep = False
+
+    # -- inspection and dead letters -----------------------------------------
+
+    async def stats(self) -> QueueStats:
+        """How many tasks are in each state, read in one transaction."""
+        k = self.keys
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.llen(k.pending).zcard(k.delayed).zcard(k.working).zcard(k.failed)
+                pending, delayed, working, failed = await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+        return QueueStats(pending=pending, delayed=delayed, working=working, failed=failed)
+
+    async def get_stats(self) -> dict[str, int]:
+        """The seed's stats: ``{'tasks', 'pending', 'working', 'delayed', 'failed'}``."""
+        return (await self.stats()).as_dict()
+
+    async def get_task_stats(self, task_id: str) -> dict[str, Any] | None:
+        """Statistics of a live or dead-lettered task; None when unknown or released."""
+        k = self.keys
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hget(k.tasks, task_id).zscore(k.working, task_id)
+                pipe.zscore(k.delayed, task_id).zscore(k.failed, task_id)
+                raw, working, delayed, failed = await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+        if raw is None:
+            return None
+        state = ("working" if working is not None else "delayed" if delayed is not None
+                 else "failed" if failed is not None else "pending")
+        return records.task_stats(records.parse_meta(raw), state, delayed is not None)
+
+    async def list_failed(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        limit = _limit("limit", limit, 100)
+        offset = _limit("offset", offset, 0, allow_zero=True)
+        try:
+            ids = await self._redis.zrevrange(self.keys.failed, offset, offset + limit - 1)
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+        found = [await self.get_failed(records.text(i)) for i in ids]
+        return [record for record in found if record is not None]
+
+    async def get_failed(self, task_id: str) -> DeadLetter | None:
+        """One dead letter, or None when ``task_id`` is not in dead letters."""
+        k = self.keys
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zscore(k.failed, task_id).hget(k.tasks, task_id).hget(k.payloads, task_id)
+                score, raw, payload = await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+        if score is None or raw is None:
+            return None
+        try:
+            data = self._serializer.loads(payload)
+        except Exception:  # noqa: BLE001 - show what is stored when it cannot be decoded
+            data = payload
+        return records.dead_letter(task_id, records.parse_meta(raw), data)
+
+    async def replay_failed(self, task_id: str | None = None, *, reason: str | None = None) -> int:
+        """Put dead letters back to pending with fresh attempts: one, those of a ``reason``, or all.
+
+        Returns how many were replayed.
+        """
+        return await self._each_failed("replay", task_id, reason)
+
+    async def purge_failed(self, task_id: str | None = None, *, reason: str | None = None) -> int:
+        """Delete dead letters for good: one, those of a ``reason``, or all. Returns how many."""
+        return await self._each_failed("purge", task_id, reason)
+
+    async def _each_failed(self, script: str, task_id: str | None, reason: str | None) -> int:
+        if task_id is not None:
+            return int(await self._scripts.call(script, [task_id, 1]) or 0)
+        if reason is None:
+            done = 0
+            while count := int(await self._scripts.call(script, ["", _SCAN_LIMIT])):
+                done += count
+            return done
+        reason = reason.value if isinstance(reason, DeadReason) else reason
+        chosen: list[str] = []
+        offset = 0
+        while page := await self.list_failed(limit=_SCAN_LIMIT, offset=offset):
+            chosen += [r.task_id for r in page if r.reason == reason]
+            offset += len(page)
+        return sum([int(await self._scripts.call(script, [i, 1])) for i in chosen])
+
+
+def _epoch_ms(at: datetime) -> int:
+    if not isinstance(at, datetime):
+        raise InvalidArgument(f"at must be a datetime, got {at!r}")
+    if at.tzinfo is None:
+        raise InvalidArgument("at must be timezone-aware (a naive datetime is ambiguous)")
+    return round(at.astimezone(timezone.utc).timestamp() * 1000)
+
+
+def _decodes_responses(client: Any) -> bool:
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    return bool(kwargs.get("decode_responses", getattr(client, "decode_responses", False)))
+
+
+def _block_cap(client: Any) -> float:
+    """How long one blocking wait may last: below the client's socket timeout."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    socket_timeout = kwargs.get("socket_timeout")
+    if socket_timeout:
+        return max(0.05, min(_BLOCK_CAP, float(socket_timeout) - 0.5))
+    return _BLOCK_CAP

@@ -1,0 +1,114 @@
+"""Frozen records that the queue returns for inspection, and their parsing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+__all__ = ["DeadLetter", "DeadReason", "QueueStats"]
+
+
+class DeadReason(str, Enum):
+    """Why a task went to dead letters."""
+
+    #: requeued after its last allowed attempt (``requeue_limit``)
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    #: the lease of its last allowed attempt expired (holder crashed or overran)
+    LEASE_EXPIRED = "lease_expired"
+    #: its lease expired ``recovery_limit`` times: it keeps killing its consumer
+    POISON_PILL = "poison_pill"
+    #: its payload could not be decoded
+    UNDECODABLE = "undecodable"
+    #: failed for good on purpose (``Arque.fail``)
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A task in dead letters, as ``get_failed`` and ``list_failed`` show it."""
+
+    task_id: str
+    data: Any
+    attempts: int
+    error: str | None
+    reason: str
+    failed_at: float
+    enqueued_at: float
+    recoveries: int
+    requeues: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """How many tasks are in each state of one queue."""
+
+    pending: int
+    delayed: int
+    working: int
+    failed: int
+
+    @property
+    def tasks(self) -> int:
+        """Live tasks: pending + delayed + working (dead letters are not live)."""
+        return self.pending + self.delayed + self.working
+
+    def as_dict(self) -> dict[str, int]:
+        """The seed's stats dict: tasks, pending, working, delayed, failed."""
+        return {
+            "tasks": self.tasks,
+            "pending": self.pending,
+            "working": self.working,
+            "delayed": self.delayed,
+            "failed": self.failed,
+        }
+
+
+def text(value: str | bytes) -> str:
+    """A reply as str, whatever the client's decode_responses."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def parse_meta(raw: str | bytes) -> dict[str, Any]:
+    """The metadata JSON the scripts keep for each task."""
+    meta: dict[str, Any] = json.loads(raw)
+    return meta
+
+
+def seconds(ms: Any) -> float | None:
+    """Milliseconds of the Redis clock as epoch seconds (None stays None)."""
+    return None if ms is None else float(ms) / 1000.0
+
+
+def dead_letter(task_id: str, meta: dict[str, Any], data: Any) -> DeadLetter:
+    """Build the record of one dead letter from its metadata and decoded payload."""
+    return DeadLetter(
+        task_id=task_id,
+        data=data,
+        attempts=int(meta.get("a", 0)),
+        error=meta.get("err"),
+        reason=str(meta.get("why", "")),
+        failed_at=seconds(meta.get("f", 0)) or 0.0,
+        enqueued_at=seconds(meta.get("e", 0)) or 0.0,
+        recoveries=int(meta.get("r", 0)),
+        requeues=int(meta.get("q", 0)),
+    )
+
+
+def task_stats(meta: dict[str, Any], state: str, delayed_now: bool) -> dict[str, Any]:
+    """The seed's per-task stats dict, plus the task's state and failure counts."""
+    delayed_pops = int(meta.get("dp", 0)) - (1 if delayed_now else 0)
+    return {
+        "enqueue_time": seconds(meta.get("e")),
+        "last_dequeue_time": seconds(meta.get("d")),
+        "dequeue_count": int(meta.get("a", 0)),
+        "last_requeue_time": seconds(meta.get("rt")),
+        "requeue_count": int(meta.get("q", 0)) + int(meta.get("r", 0)),
+        "last_delayed_pop_time": seconds(meta.get("dt")) if delayed_pops > 0 else None,
+        "delayed_pop_count": delayed_pops,
+        "state": state,
+        "recoveries": int(meta.get("r", 0)),
+        "error": meta.get("err"),
+        "reason": meta.get("why"),
+    }

@@ -1,0 +1,87 @@
+-- dequeue: hand out up to max_tasks ready tasks, each under a lease with a
+-- fresh delivery token; due delayed tasks are promoted first.
+-- KEYS[1] pending   LIST  ids ready to hand out
+-- KEYS[2] delayed   ZSET  id -> due time (ms)
+-- KEYS[3] working   ZSET  id -> lease deadline (ms)
+-- KEYS[4] leases    HASH  id -> delivery token
+-- KEYS[5] tasks     HASH  id -> metadata JSON
+-- KEYS[6] payloads  HASH  id -> payload
+-- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[8] marker    ZSET  wake-up flag for idle consumers
+-- ARGV[1] max_tasks      hand out at most this many
+-- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
+-- ARGV[3] requeue_limit  a task is handed out at most this many times
+-- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
+-- returns {status, wait_ms, precise_timeouts, then 5 per task: id, token, payload, attempt, deadline_ms}
+--   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none)
+--   status 1: tasks handed out
+--   status 2: working_limit reached
+--   precise_timeouts 1 when the server times blocking commands to the millisecond (Redis >= 7)
+--@include now_ms
+--@include ensure_types
+--@include wake
+--@include dead_letter
+--@include promote_due
+local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
+  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset'})
+if err then return err end
+
+local max_tasks, working_limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local requeue_limit, max_failed = tonumber(ARGV[3]), tonumber(ARGV[4])
+local precise = 0
+if redis.REDIS_VERSION_NUM ~= nil and redis.REDIS_VERSION_NUM >= 0x070000 then precise = 1 end
+local now, time = now_ms()
+
+promote_due(delayed, pending, now, math.max(max_tasks, 100))
+
+if working_limit > 0 then
+  local free = working_limit - redis.call('ZCARD', working)
+  if free <= 0 then return {2, -1, precise} end
+  if free < max_tasks then max_tasks = free end
+end
+
+local out = {1, -1, precise}
+local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
+while (#out - 3) / 5 < max_tasks do
+  local id = redis.call('RPOP', pending)
+  if not id then break end
+  local raw = redis.call('HGET', tasks, id)
+  local meta
+  if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
+  if not raw then
+    dead_letter(failed, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
+  elseif meta['a'] >= requeue_limit then
+    dead_letter(failed, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+  else
+    meta['a'] = meta['a'] + 1
+    meta['d'] = now
+    local token = meta['a'] .. '-' .. stamp
+    local deadline = now + meta['t']
+    redis.call('HSET', tasks, id, cjson.encode(meta))
+    redis.call('HSET', leases, id, token)
+    redis.call('ZADD', working, deadline, id)
+    local payload = redis.call('HGET', payloads, id)
+    out[#out + 1] = id
+    out[#out + 1] = token
+    out[#out + 1] = payload
+    out[#out + 1] = meta['a']
+    out[#out + 1] = deadline
+  end
+end
+
+if #out == 3 then
+  -- Nothing is ready: no consumer needs waking, and a drained queue keeps no key.
+  redis.call('DEL', marker)
+  local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  if head[2] then return {0, math.max(tonumber(head[2]) - now, 0), precise} end
+  return {0, -1, precise}
+end
+-- Others are still ready: pass the wake-up on to the next idle consumer.
+if redis.call('LLEN', pending) > 0 then
+  if working_limit == 0 or redis.call('ZCARD', working) < working_limit then wake(marker) end
+else
+  redis.call('DEL', marker)
+end
+return out

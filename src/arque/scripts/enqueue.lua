@@ -1,0 +1,47 @@
+-- enqueue: add tasks to the queue; an id that is still live (dead letters
+-- included) is left as it is.
+-- KEYS[1] pending   LIST  ids ready to hand out
+-- KEYS[2] delayed   ZSET  id -> due time (ms)
+-- KEYS[3] tasks     HASH  id -> metadata JSON
+-- KEYS[4] payloads  HASH  id -> payload
+-- KEYS[5] marker    ZSET  wake-up flag for idle consumers
+-- ARGV[1] count     number of tasks that follow, 5 arguments each:
+-- ARGV[n] task_id, payload, timeout_ms, delay_ms (-1: none), at_ms (-1: none)
+-- returns a list with, per task, 1 if it was added, 0 if its id was live
+--@include now_ms
+--@include ensure_types
+--@include wake
+local pending, delayed, tasks, payloads, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local err = ensure_types({pending, 'list', delayed, 'zset', tasks, 'hash', payloads, 'hash', marker, 'zset'})
+if err then return err end
+
+local now = now_ms()
+local added = {}
+local ready, head_moved = false, false
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local base = 2 + i * 5
+  local id, payload = ARGV[base], ARGV[base + 1]
+  local timeout, delay, at = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  if redis.call('HEXISTS', tasks, id) == 1 then
+    added[#added + 1] = 0
+  else
+    local meta = {t = timeout, a = 0, r = 0, q = 0, e = now}
+    local due = -1
+    if at >= 0 then due = at elseif delay > 0 then due = now + delay end
+    if due > now then
+      meta['dp'] = 1
+      meta['dt'] = due
+      redis.call('ZADD', delayed, due, id)
+      if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
+    else
+      redis.call('LPUSH', pending, id)
+      ready = true
+    end
+    redis.call('HSET', tasks, id, cjson.encode(meta))
+    redis.call('HSET', payloads, id, payload)
+    added[#added + 1] = 1
+  end
+end
+-- A consumer waiting for the old earliest due time must look again.
+if ready or head_moved then wake(marker) end
+return added

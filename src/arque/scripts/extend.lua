@@ -1,0 +1,29 @@
+-- extend: renew the leases of working tasks (the heartbeat of long tasks).
+-- KEYS[1] working   ZSET  id -> lease deadline (ms)
+-- KEYS[2] leases    HASH  id -> delivery token
+-- KEYS[3] tasks     HASH  id -> metadata JSON
+-- ARGV[1] lease_ms  the new lease, from now; 0: the task's own task_timeout
+-- ARGV[n], ARGV[n+1]  task_id, token ('' acts on the current hand-out)
+-- returns a list with, per task, the new deadline (ms), or 0 if refused
+--@include now_ms
+--@include ensure_types
+local working, leases, tasks = KEYS[1], KEYS[2], KEYS[3]
+local err = ensure_types({working, 'zset', leases, 'hash'})
+if err then return err end
+
+local now = now_ms()
+local lease = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local current = redis.call('HGET', leases, id)
+  if current and (token == '' or token == current) then
+    local ms = lease
+    if ms <= 0 then ms = cjson.decode(redis.call('HGET', tasks, id))['t'] end
+    redis.call('ZADD', working, 'XX', now + ms, id)
+    out[#out + 1] = now + ms
+  else
+    out[#out + 1] = 0
+  end
+end
+return out

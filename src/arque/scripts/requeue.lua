@@ -1,0 +1,59 @@
+-- requeue: give a working task back after a handled failure, at once or after
+-- a delay; after its last allowed attempt it goes to dead letters instead.
+-- KEYS[1] pending   LIST  ids ready to hand out
+-- KEYS[2] delayed   ZSET  id -> due time (ms)
+-- KEYS[3] working   ZSET  id -> lease deadline (ms)
+-- KEYS[4] leases    HASH  id -> delivery token
+-- KEYS[5] tasks     HASH  id -> metadata JSON
+-- KEYS[6] payloads  HASH  id -> payload
+-- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[8] marker    ZSET  wake-up flag for idle consumers
+-- ARGV[1] task_id
+-- ARGV[2] token          '' acts on the current hand-out
+-- ARGV[3] delay_ms       0: pending at once
+-- ARGV[4] error          the failure, kept as the task's last error
+-- ARGV[5] requeue_limit  a task is handed out at most this many times
+-- ARGV[6] max_failed     retention of dead letters by count (0: unbounded)
+-- ARGV[7] count_attempt  1: a handled failure; 0: handed back unused (shutdown), the attempt is returned
+-- returns 0 refused (stale token, not working, unknown), 1 requeued, 2 dead-lettered
+--@include now_ms
+--@include ensure_types
+--@include wake
+--@include dead_letter
+local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
+  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset'})
+if err then return err end
+
+local id, token, delay, last_error = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local requeue_limit, max_failed, count_attempt = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local current = redis.call('HGET', leases, id)
+if not current or (token ~= '' and token ~= current) then return 0 end
+
+local now = now_ms()
+local meta = cjson.decode(redis.call('HGET', tasks, id))
+redis.call('ZREM', working, id)
+redis.call('HDEL', leases, id)
+if count_attempt then
+  meta['q'] = meta['q'] + 1
+  meta['rt'] = now
+  if last_error ~= '' then meta['err'] = last_error end
+  if meta['a'] >= requeue_limit then
+    dead_letter(failed, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+    return 2
+  end
+elseif meta['a'] > 0 then
+  meta['a'] = meta['a'] - 1
+end
+if delay > 0 then
+  meta['dp'] = (meta['dp'] or 0) + 1
+  meta['dt'] = now + delay
+  redis.call('ZADD', delayed, now + delay, id)
+  if redis.call('ZRANGE', delayed, 0, 0)[1] == id then wake(marker) end
+else
+  redis.call('LPUSH', pending, id)
+  wake(marker)
+end
+redis.call('HSET', tasks, id, cjson.encode(meta))
+return 1
