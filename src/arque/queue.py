@@ -143,6 +143,8 @@ class Arque:
         )
         if getattr(serializer, "binary", False) and _decodes_responses(redis):
             raise InvalidArgument("a binary serializer needs a client with decode_responses=False")
+        # Replies of scripts come undecoded; a client in str mode gets str payloads, as in 1.1.0.
+        self._decode_text = _decodes_responses(redis)
         self._scripts = Scripts(redis, self.keys)
         self._run_sweep = False
         self._block_cap = _block_cap(redis)
@@ -293,7 +295,7 @@ class Arque:
             try:
                 if payload is None:
                     raise ValueError("payload missing")
-                data = self._serializer.loads(payload)
+                data = self._serializer.loads(payload.decode() if self._decode_text else payload)
             except Exception as exc:  # noqa: BLE001 - any decode failure dead-letters the task
                 logger.error("task %s cannot be decoded, dead-lettered: %r", task_id, exc)
                 await self.fail(task_id, f"cannot decode payload: {exc!r}", DeadReason.UNDECODABLE)
@@ -442,14 +444,16 @@ class Arque:
         k = self.keys
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zscore(k.failed, task_id).hget(k.tasks, task_id).hget(k.payloads, task_id)
-                score, raw, payload = await pipe.execute()
+                pipe.zscore(k.failed, task_id).hget(k.tasks, task_id)
+                score, raw = await pipe.execute()
+            if score is None or raw is None:
+                return None
+            # Undecoded: what is stored may not even be UTF-8.
+            payload = await self._redis.execute_command("HGET", k.payloads, task_id, NEVER_DECODE=True)
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
-        if score is None or raw is None:
-            return None
         try:
-            data = self._serializer.loads(payload)
+            data = self._serializer.loads(payload.decode() if self._decode_text else payload)
         except Exception:  # noqa: BLE001 - show what is stored when it cannot be decoded
             data = payload
         return records.dead_letter(task_id, records.parse_meta(raw), data)

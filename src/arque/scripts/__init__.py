@@ -2,15 +2,18 @@
 
 Each ``<name>.lua`` file opens with a header naming every ``KEYS[i]`` and
 ``ARGV[i]``; ``--@include NAME`` lines pull in ``includes/NAME.lua``. The
-files are read once, registered on the client (redis-py's Script objects
-run EVALSHA and load the script again after a NOSCRIPT), and every call
-goes through ``Scripts.call``, the one place where redis-py errors become
-arque errors.
+files are read once; every call goes through ``Scripts.call``: EVALSHA, and
+SCRIPT LOAD then EVALSHA again after a NOSCRIPT (a restarted or flushed
+server). Replies are read undecoded whatever the client's
+``decode_responses``, so a payload that is not UTF-8 reaches the serializer
+(and dead letters) instead of breaking the connection; this is also the one
+place where redis-py errors become arque errors.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -52,23 +55,43 @@ def source(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.cache
+def sha1(name: str) -> str:
+    """The SHA1 digest by which Redis knows script ``name``."""
+    return hashlib.sha1(source(name).encode()).hexdigest()
+
+
 class Scripts:
-    """The scripts of one queue, registered on one client (async or sync)."""
+    """The scripts of one queue on one client (async or sync)."""
 
     def __init__(self, client: Any, keys: QueueKeys) -> None:
-        self._scripts = {name: client.register_script(source(name)) for name in KEYS}
+        self._client = client
         self._keys = {name: [getattr(keys, role) for role in roles] for name, roles in KEYS.items()}
 
-    async def call(self, name: str, args: Sequence[Arg], client: Any = None) -> Any:
-        """Run script ``name``; redis-py errors come out as arque errors."""
+    def _command(self, name: str, args: Sequence[Arg]) -> list[Arg]:
+        keys = self._keys[name]
+        return ["EVALSHA", sha1(name), len(keys), *keys, *args]
+
+    async def call(self, name: str, args: Sequence[Arg]) -> Any:
+        """Run script ``name``; bulk replies come back as bytes."""
+        command = self._command(name, args)
         try:
-            return await self._scripts[name](self._keys[name], args, client)
+            try:
+                return await self._client.execute_command(*command, NEVER_DECODE=True)
+            except redis.exceptions.NoScriptError:
+                await self._client.script_load(source(name))
+                return await self._client.execute_command(*command, NEVER_DECODE=True)
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
 
     def call_sync(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name`` on a synchronous client."""
+        command = self._command(name, args)
         try:
-            return self._scripts[name](self._keys[name], args)
+            try:
+                return self._client.execute_command(*command, NEVER_DECODE=True)
+            except redis.exceptions.NoScriptError:
+                self._client.script_load(source(name))
+                return self._client.execute_command(*command, NEVER_DECODE=True)
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc

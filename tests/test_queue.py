@@ -1,0 +1,418 @@
+"""The seed API and the SPEC §2 guarantees, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+import arque
+from arque import (
+    MARKED_AS_FAILED,
+    OVERLOADED,
+    Arque,
+    DeadReason,
+    InvalidArgument,
+    PayloadTooLarge,
+    SerializationError,
+    TaskId,
+    WrongKeyType,
+)
+
+
+async def queue_keys(client: aioredis.Redis, queue: Arque) -> list[str]:
+    """Every key of the queue that exists now."""
+    found = []
+    for key in queue.keys.names().values():
+        if await client.exists(key):
+            found.append(key)
+    return found
+
+
+@pytest.fixture
+def queue(redis: aioredis.Redis, queue_name: str) -> Arque:
+    return Arque(redis, queue=queue_name)
+
+
+async def test_lifecycle_leaves_no_key(redis: aioredis.Redis, queue: Arque) -> None:
+    task_id = await queue.enqueue({"n": 1}, task_id="a", task_timeout=10)
+    assert task_id == "a"
+    assert await queue.get_stats() == {
+        "tasks": 1, "pending": 1, "working": 0, "delayed": 0, "failed": 0,
+    }
+    got, data = await queue.dequeue()
+    assert (got, data) == ("a", {"n": 1})
+    assert isinstance(got, TaskId) and got.token and got.attempt == 1
+    assert (await queue.get_stats())["working"] == 1
+    assert await queue.release(got) is True
+    assert await queue.get_stats() == {
+        "tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0,
+    }
+    assert await queue_keys(redis, queue) == []
+    assert await queue.get_task_stats("a") is None
+
+
+async def test_sentinels_are_the_seed_strings() -> None:
+    assert arque.NOT_FOUND == "__not_found__"
+    assert arque.OVERLOADED == "__overloaded__"
+    assert arque.MARKED_AS_FAILED == "__marked_as_failed___"
+
+
+async def test_dequeue_times_out_with_none(queue: Arque) -> None:
+    assert await queue.dequeue(timeout=0.2) == (None, None)
+
+
+async def test_fifo_order(queue: Arque) -> None:
+    for i in range(5):
+        await queue.enqueue(i)
+    got = [(await queue.dequeue())[1] for _ in range(5)]
+    assert got == [0, 1, 2, 3, 4]
+
+
+async def test_overloaded_at_once_without_timeout(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, working_limit=2)
+    for i in range(3):
+        await queue.enqueue(i)
+    first, _ = await queue.dequeue()
+    await queue.dequeue()
+    started = time.monotonic()
+    assert await queue.dequeue() == (OVERLOADED, None)
+    assert time.monotonic() - started < 1.0
+    # With a timeout it waits for a slot, and a release frees one.
+    waiter = asyncio.create_task(queue.dequeue(timeout=10))
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+    await queue.release(first)
+    task_id, data = await asyncio.wait_for(waiter, 5)
+    assert data == 2
+
+
+async def test_working_limit_is_global(redis: aioredis.Redis, queue_name: str) -> None:
+    consumers = [Arque(redis, queue=queue_name, working_limit=3) for _ in range(4)]
+    await consumers[0].enqueue_many(range(10))
+    taken = [await c.dequeue() for c in consumers]
+    assert sum(1 for t, _ in taken if t == OVERLOADED) == 1
+    assert (await consumers[0].get_stats())["working"] == 3
+
+
+async def test_stale_release_is_refused(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, task_timeout=0.2)
+    await queue.enqueue("x", task_id="t")
+    first, _ = await queue.dequeue()
+    await asyncio.sleep(0.3)
+    assert await queue.sweep() == 1
+    second, _ = await queue.dequeue()
+    assert second == first and second.token != first.token
+    assert await queue.release(first) is False
+    assert await queue.requeue(first) is False
+    assert await queue.extend(first) is False
+    assert (await queue.get_task_stats("t"))["state"] == "working"
+    assert await queue.release(second) is True
+    assert await queue.release(second) is False
+
+
+async def test_plain_id_acts_on_current_delivery(queue: Arque) -> None:
+    await queue.enqueue("x", task_id="t")
+    await queue.dequeue()
+    assert await queue.release("t") is True
+    assert await queue.release("t") is False
+    assert await queue.release("unknown") is False
+
+
+async def test_requeue_limit_dead_letters(queue: Arque) -> None:
+    await queue.enqueue({"k": "v"}, task_id="t")
+    for attempt in (1, 2, 3):
+        task_id, _ = await queue.dequeue()
+        assert task_id.attempt == attempt
+        assert await queue.requeue(task_id, error=f"boom {attempt}") is True
+    # The requeue after the last attempt moved it to dead letters: never handed out again.
+    assert await queue.dequeue(timeout=0.3) == (None, None)
+    stats = await queue.get_stats()
+    assert stats == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 1}
+    record = await queue.get_failed("t")
+    assert record is not None
+    assert record.data == {"k": "v"} and record.attempts == 3
+    assert record.error == "boom 3" and record.reason == DeadReason.RETRIES_EXHAUSTED
+    assert record.failed_at == pytest.approx(time.time(), abs=5)
+    assert record.requeues == 3 and record.recoveries == 0
+
+
+async def test_requeue_with_delay(queue: Arque) -> None:
+    await queue.enqueue("x", task_id="t")
+    task_id, _ = await queue.dequeue()
+    assert await queue.requeue(task_id, delay=0.3) is True
+    assert (await queue.get_stats())["delayed"] == 1
+    started = time.monotonic()
+    again, _ = await queue.dequeue(timeout=5)
+    assert again == "t" and time.monotonic() - started >= 0.25
+
+
+async def test_recoveries_counted_apart_and_poison_pill(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, task_timeout=0.1, requeue_limit=10, recovery_limit=2)
+    await queue.enqueue("pill", task_id="p")
+    task_id, _ = await queue.dequeue()
+    await queue.requeue(task_id, error="handled")  # a handled failure: not a recovery
+    for _ in range(2):  # two hand-outs whose holder "dies"
+        await queue.dequeue()
+        await asyncio.sleep(0.15)
+        await queue.sweep()
+    record = await queue.get_failed("p")
+    assert record is not None
+    assert record.reason == DeadReason.POISON_PILL
+    assert (record.attempts, record.recoveries, record.requeues) == (3, 2, 1)
+
+
+async def test_last_lease_expiry_dead_letters(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, task_timeout=0.1, requeue_limit=2, recovery_limit=5)
+    await queue.enqueue("x", task_id="t")
+    task_id, _ = await queue.dequeue()
+    await queue.requeue(task_id)
+    await queue.dequeue()
+    await asyncio.sleep(0.15)
+    assert await queue.sweep() == 0
+    record = await queue.get_failed("t")
+    assert record is not None and record.reason == DeadReason.LEASE_EXPIRED
+
+
+async def test_duplicate_enqueue_changes_nothing(queue: Arque) -> None:
+    assert await queue.enqueue("first", task_id="t") == "t"
+    assert await queue.enqueue("second", task_id="t", delay=5) == "t"
+    assert await queue.get_stats() == {
+        "tasks": 1, "pending": 1, "working": 0, "delayed": 0, "failed": 0,
+    }
+    task_id, data = await queue.dequeue()
+    assert data == "first"
+    await queue.enqueue("third", task_id="t")  # still live while working
+    assert (await queue.get_stats())["pending"] == 0
+    await queue.fail(task_id, "bad")
+    await queue.enqueue("fourth", task_id="t")  # dead letters count as live
+    assert (await queue.get_failed("t")).data == "first"
+    assert (await queue.get_stats())["tasks"] == 0
+    await queue.purge_failed("t")
+    await queue.enqueue("fifth", task_id="t")  # gone: a new task
+    assert (await queue.dequeue())[1] == "fifth"
+
+
+async def test_undecodable_task_dead_letters_and_consumer_goes_on(
+    redis: aioredis.Redis, queue: Arque
+) -> None:
+    await queue.enqueue("bad", task_id="bad")
+    await queue.enqueue("good", task_id="good")
+    await redis.hset(queue.keys.payloads, "bad", b"\xff{not json")
+    assert await queue.dequeue() == (MARKED_AS_FAILED, None)
+    record = await queue.get_failed("bad")
+    assert record is not None and record.reason == DeadReason.UNDECODABLE
+    assert "decode" in (record.error or "")
+    assert (await queue.dequeue())[1] == "good"
+
+
+async def test_bad_input_writes_nothing(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, max_payload_size=100)
+    with pytest.raises(SerializationError):
+        await queue.enqueue({"x": object()})
+    with pytest.raises(PayloadTooLarge):
+        await queue.enqueue("x" * 200)
+    with pytest.raises(ValueError):
+        await queue.enqueue("x" * 200)
+    for kwargs in ({"delay": -1}, {"task_timeout": 0}, {"task_timeout": -1},
+                   {"task_timeout": float("nan")}, {"delay": "1"}, {"task_id": ""}):
+        with pytest.raises(InvalidArgument):
+            await queue.enqueue("x", **kwargs)
+    with pytest.raises(ValueError):
+        await queue.enqueue("x", delay=-0.5)
+    with pytest.raises(InvalidArgument):
+        await queue.enqueue("x", at=datetime.now())  # naive: ambiguous
+    with pytest.raises(SerializationError):
+        await queue.enqueue_many(["ok", {"bad": object()}])
+    with pytest.raises(PayloadTooLarge):
+        await queue.enqueue_many(["ok", "x" * 200])
+    for timeout in (0, -1):
+        with pytest.raises(InvalidArgument):
+            await queue.dequeue(timeout=timeout)
+    with pytest.raises(InvalidArgument):
+        await queue.requeue("t", delay=-1)
+    assert await queue_keys(redis, queue) == []
+
+
+async def test_wrong_key_type_raises_and_writes_nothing(redis: aioredis.Redis, queue: Arque) -> None:
+    await redis.set(queue.keys.delayed, "not a zset")
+    with pytest.raises(WrongKeyType) as caught:
+        await queue.enqueue("x")
+    assert queue.keys.delayed in str(caught.value)
+    assert await redis.exists(queue.keys.pending, queue.keys.tasks, queue.keys.payloads) == 0
+    with pytest.raises(WrongKeyType):
+        await queue.dequeue(timeout=0.1)
+    with pytest.raises(arque.ArqueError):
+        await queue.sweep()
+    await redis.delete(queue.keys.delayed)
+
+
+@pytest.mark.parametrize("bad", [{"constructor": {"requeue_limit": 0}},
+                                 {"constructor": {"working_limit": -1}},
+                                 {"constructor": {"queue": "a{b}"}},
+                                 {"constructor": {"prefix": ""}}])
+async def test_bad_options_raise(redis: aioredis.Redis, bad: dict[str, Any]) -> None:
+    with pytest.raises(InvalidArgument):
+        Arque(redis, **bad["constructor"])
+
+
+async def test_delayed_task_fires_without_sweep(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, sweep_interval=60)
+    await queue.enqueue("later", delay=0.4)
+    assert await queue.dequeue(timeout=0.1) == (None, None)
+    started = time.monotonic()
+    task_id, data = await queue.dequeue(timeout=5)
+    elapsed = time.monotonic() - started
+    assert data == "later"
+    assert 0.2 <= elapsed < 1.5  # generous: the benchmarks measure lateness
+
+
+async def test_enqueue_at_absolute_time(queue: Arque) -> None:
+    await queue.enqueue("past", at=datetime.now(timezone.utc) - timedelta(seconds=5))
+    await queue.enqueue("future", at=datetime.now(timezone.utc) + timedelta(seconds=30))
+    assert (await queue.get_stats())["delayed"] == 1
+    assert (await queue.dequeue())[1] == "past"
+    with pytest.raises(InvalidArgument):
+        await queue.enqueue("x", delay=1, at=datetime.now(timezone.utc))
+
+
+async def test_idle_consumer_wakes_on_enqueue_without_polling(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    producer = Arque(redis, queue=queue_name)
+    before = await _script_calls(redis)
+    waiter = asyncio.create_task(queue.dequeue(timeout=30))
+    await asyncio.sleep(1.0)
+    # Idle for a second: one look, then blocked in Redis (the block lasts up to 2 s).
+    assert await _script_calls(redis) - before <= 2
+    started = time.monotonic()
+    await producer.enqueue("wake")
+    task_id, data = await asyncio.wait_for(waiter, 5)
+    assert data == "wake" and time.monotonic() - started < 1.0
+
+
+async def _script_calls(client: aioredis.Redis) -> int:
+    stats = await client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+
+async def test_get_task_stats(queue: Arque) -> None:
+    await queue.enqueue("x", task_id="t", delay=30)
+    stats = await queue.get_task_stats("t")
+    assert stats is not None
+    assert stats["state"] == "delayed" and stats["dequeue_count"] == 0
+    assert stats["enqueue_time"] == pytest.approx(time.time(), abs=5)
+    assert stats["delayed_pop_count"] == 0
+
+
+async def test_dead_letter_admin(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, requeue_limit=1)
+    for i in range(4):
+        await queue.enqueue({"i": i}, task_id=f"t{i}")
+        task_id, _ = await queue.dequeue()
+        if i < 3:
+            await queue.requeue(task_id, error=f"e{i}")
+        else:
+            await queue.fail(task_id, "permanent")
+    listed = await queue.list_failed()
+    assert [r.task_id for r in listed] == ["t3", "t2", "t1", "t0"]  # newest first
+    assert [r.task_id for r in await queue.list_failed(limit=2, offset=1)] == ["t2", "t1"]
+    assert await queue.replay_failed("nope") == 0
+    assert await queue.replay_failed(reason=DeadReason.REJECTED) == 1
+    assert (await queue.dequeue())[0] == "t3"
+    assert await queue.replay_failed("t0") == 1
+    task_id, data = await queue.dequeue()
+    assert (task_id, data, task_id.attempt) == ("t0", {"i": 0}, 1)  # fresh attempts
+    assert await queue.purge_failed("t1") == 1
+    assert await queue.get_failed("t1") is None
+    assert await queue.replay_failed() == 1
+    assert await queue.purge_failed() == 0
+    assert (await queue.get_stats())["failed"] == 0
+
+
+async def test_dead_letter_retention(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, requeue_limit=1, max_failed=3, failed_ttl=0.3)
+    for i in range(5):
+        await queue.enqueue(i, task_id=f"t{i}")
+        await queue.requeue((await queue.dequeue())[0])
+    assert [r.task_id for r in await queue.list_failed()] == ["t4", "t3", "t2"]
+    await asyncio.sleep(0.4)
+    await queue.sweep()
+    assert await queue.list_failed() == []
+    assert await queue_keys(redis, queue) == []
+
+
+async def test_defaults_bound_dead_letters(queue: Arque) -> None:
+    assert Arque.max_failed == 10_000
+    assert queue._failed_ttl == Arque.stats_ttl == 7 * 24 * 3600
+
+
+async def test_time_comes_from_the_server(
+    redis: aioredis.Redis, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = Arque(redis, queue=queue_name, task_timeout=10)
+    monkeypatch.setattr(time, "time", lambda: 0.0)  # a client clock 56 years behind
+    await queue.enqueue("x", task_id="t", delay=1)
+    seconds, micros = await redis.time()
+    server_ms = seconds * 1000 + micros // 1000
+    assert await redis.zscore(queue.keys.delayed, "t") == pytest.approx(server_ms + 1000, abs=500)
+    task_id, _ = await queue.dequeue(timeout=5)
+    seconds, micros = await redis.time()
+    deadline = await redis.zscore(queue.keys.working, "t")
+    assert deadline == pytest.approx(seconds * 1000 + micros // 1000 + 10_000, abs=500)
+
+
+async def test_batches(queue: Arque) -> None:
+    ids = await queue.enqueue_many([{"i": i} for i in range(10)])
+    assert len(set(ids)) == 10
+    taken = await queue.dequeue_many(4)
+    assert [data["i"] for _, data in taken] == [0, 1, 2, 3]
+    assert await queue.release_many([t for t, _ in taken] + ["unknown"]) == [True] * 4 + [False]
+    assert await queue.enqueue_many(["x"], task_ids=["a"]) == ["a"]
+    with pytest.raises(InvalidArgument):
+        await queue.enqueue_many(["x", "y"], task_ids=["a"])
+    assert await queue.enqueue_many([]) == []
+
+
+async def test_extend_renews_lease(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, task_timeout=0.3)
+    await queue.enqueue("x")
+    task_id, _ = await queue.dequeue()
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        assert await queue.extend(task_id) is True
+        await queue.sweep()
+    assert await queue.release(task_id) is True
+
+
+async def test_enqueue_sync(sync_redis: Any, redis: aioredis.Redis, queue_name: str) -> None:
+    producer = Arque(sync_redis, queue=queue_name)
+    assert producer.enqueue_sync({"a": 1}, task_id="s") == "s"
+    assert producer.enqueue_sync({"a": 2}, task_id="s") == "s"
+    consumer = Arque(redis, queue=queue_name)
+    assert await consumer.dequeue() == ("s", {"a": 1})
+
+
+async def test_custom_serializer_module(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, serializer=json)  # the seed passed the json module
+    await queue.enqueue({"a": [1, 2]})
+    assert (await queue.dequeue())[1] == {"a": [1, 2]}
+
+
+async def test_schedule_sweep_recovers(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, sweep_interval=0.1, task_timeout=0.1)
+    await queue.enqueue("x")
+    await queue.dequeue()
+    sweeper = asyncio.create_task(queue.schedule_sweep())
+    try:
+        task_id, _ = await queue.dequeue(timeout=5)
+        assert task_id is not None and task_id.attempt == 2
+    finally:
+        await queue.unschedule_sweep()
+        await asyncio.wait_for(sweeper, 2)
