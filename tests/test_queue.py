@@ -88,7 +88,7 @@ async def test_overloaded_at_once_without_timeout(redis: aioredis.Redis, queue_n
     await asyncio.sleep(0.2)
     assert not waiter.done()
     await queue.release(first)
-    task_id, data = await asyncio.wait_for(waiter, 5)
+    _, data = await asyncio.wait_for(waiter, 5)
     assert data == 2
 
 
@@ -266,7 +266,7 @@ async def test_delayed_task_fires_without_sweep(redis: aioredis.Redis, queue_nam
     await queue.enqueue("later", delay=0.4)
     assert await queue.dequeue(timeout=0.1) == (None, None)
     started = time.monotonic()
-    task_id, data = await queue.dequeue(timeout=5)
+    _, data = await queue.dequeue(timeout=5)
     elapsed = time.monotonic() - started
     assert data == "later"
     assert 0.2 <= elapsed < 1.5  # generous: the benchmarks measure lateness
@@ -293,7 +293,7 @@ async def test_idle_consumer_wakes_on_enqueue_without_polling(
     assert await _script_calls(redis) - before <= 2
     started = time.monotonic()
     await producer.enqueue("wake")
-    task_id, data = await asyncio.wait_for(waiter, 5)
+    _, data = await asyncio.wait_for(waiter, 5)
     assert data == "wake" and time.monotonic() - started < 1.0
 
 
@@ -362,7 +362,7 @@ async def test_time_comes_from_the_server(
     seconds, micros = await redis.time()
     server_ms = seconds * 1000 + micros // 1000
     assert await redis.zscore(queue.keys.delayed, "t") == pytest.approx(server_ms + 1000, abs=500)
-    task_id, _ = await queue.dequeue(timeout=5)
+    _task_id, _ = await queue.dequeue(timeout=5)
     seconds, micros = await redis.time()
     deadline = await redis.zscore(queue.keys.working, "t")
     assert deadline == pytest.approx(seconds * 1000 + micros // 1000 + 10_000, abs=500)

@@ -1,0 +1,35 @@
+"""The public face: __all__ is exactly what the package exports."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import arque
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {name for name in vars(arque) if not name.startswith("_")}
+    modules = {info.name for info in pkgutil.iter_modules(arque.__path__)}
+    assert set(arque.__all__) == public - modules
+
+
+@pytest.mark.parametrize(
+    "module", sorted(info.name for info in pkgutil.iter_modules(arque.__path__))
+)
+def test_every_module_declares_all(module: str) -> None:
+    if module in {"__main__"}:
+        return
+    mod = importlib.import_module(f"arque.{module}")
+    assert isinstance(getattr(mod, "__all__", None), list), f"arque.{module} lacks __all__"
+
+
+def test_errors_share_one_root() -> None:
+    for name in arque.__all__:
+        obj = getattr(arque, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, arque.ArqueError)
+    assert issubclass(arque.InvalidArgument, ValueError)
+    assert issubclass(arque.PayloadTooLarge, ValueError)

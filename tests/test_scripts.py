@@ -1,0 +1,66 @@
+"""The Lua scripts: headers agree with the wrappers, and a flushed cache is survived."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pytest
+import redis.asyncio as aioredis
+
+from arque import Arque
+from arque.keys import QueueKeys
+from arque.scripts import KEYS, source
+
+SCRIPT_FILES = sorted(
+    p.name[:-4] for p in resources.files("arque.scripts").iterdir() if p.name.endswith(".lua")
+)
+
+
+def test_every_script_file_has_a_wrapper() -> None:
+    assert SCRIPT_FILES == sorted(KEYS)
+
+
+@pytest.mark.parametrize("name", SCRIPT_FILES)
+def test_header_names_the_keys_in_wrapper_order(name: str) -> None:
+    text = source(name)
+    header = re.findall(r"^-- KEYS\[(\d+)\]\s+(\w+)", text, flags=re.MULTILINE)
+    assert [int(i) for i, _ in header] == list(range(1, len(header) + 1))
+    assert tuple(role for _, role in header) == KEYS[name]
+    assert set(KEYS[name]) <= set(QueueKeys.for_queue("p", "q").names())
+    assert re.search(r"^-- ARGV\[", text, flags=re.MULTILINE), "the header must describe ARGV"
+    assert re.search(r"^-- returns ", text, flags=re.MULTILINE), "the header must describe the reply"
+    # Scripts build no key names: all come in KEYS (Redis Cluster).
+    assert "..':'.." not in text.replace(" ", "")
+
+
+@pytest.mark.parametrize("name", SCRIPT_FILES)
+def test_includes_are_resolved(name: str) -> None:
+    assert "--@include" not in source(name)
+
+
+async def test_survives_script_flush(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, requeue_limit=1)
+    await queue.enqueue("a", task_id="a")
+    await redis.script_flush()
+    task_id, _ = await queue.dequeue()
+    await redis.script_flush()
+    assert await queue.extend(task_id)
+    await redis.script_flush()
+    assert await queue.requeue(task_id)  # the last attempt: dead-lettered
+    await redis.script_flush()
+    assert await queue.replay_failed() == 1
+    await redis.script_flush()
+    task_id, _ = await queue.dequeue()
+    await redis.script_flush()
+    assert await queue.release(task_id)
+    await redis.script_flush()
+    assert await queue.sweep() == 0
+    await redis.script_flush()
+    assert await queue.purge_failed() == 0
+    await redis.script_flush()
+    await queue.enqueue("b", task_id="b")
+    task_id, _ = await queue.dequeue()
+    await redis.script_flush()
+    assert await queue.fail(task_id, "no")
+    assert (await queue.get_stats())["failed"] == 1
