@@ -38,9 +38,9 @@ MARKED_AS_FAILED = "__marked_as_failed___"
 # An idle consumer blocks in Redis at most this long before it looks again, so
 # a wake-up lost with a killed consumer costs at most this much.
 _BLOCK_CAP = 2.0
-# Redis < 7 times blocking commands out on its 100 ms cron; near a due time
-# the consumer sleeps on its own clock instead.
-_COARSE_MARGIN = 0.15
+# Redis times blocking commands out on its cron (10 Hz by default), up to
+# 100 ms late; waits for a due time are timed on the client instead.
+_SERVER_TIMEOUT_SLACK = 0.25
 _SCAN_LIMIT = 1000
 
 
@@ -147,6 +147,7 @@ class Arque:
         self._decode_text = _decodes_responses(redis)
         self._scripts = Scripts(redis, self.keys)
         self._run_sweep = False
+        self._wakers: set[asyncio.Future[None]] = set()
         self._block_cap = _block_cap(redis)
 
     # -- producing -----------------------------------------------------------
@@ -263,33 +264,56 @@ class Arque:
         args = [max_tasks, self._working_limit, self._requeue_limit, self._max_failed]
         while True:
             reply = await self._scripts.call("dequeue", args)
-            status, wait_ms, precise = int(reply[0]), int(reply[1]), bool(reply[2])
+            status, wait_ms = int(reply[0]), int(reply[1])
             if status == 1:
                 return await self._decode(reply)
             if status == 2 and timeout is None and not overloaded_waits:
                 return OVERLOADED
-            wait = self._block_cap if wait_ms < 0 else min(wait_ms / 1000.0, self._block_cap)
+            wait, exact = self._block_cap, False
+            if 0 <= wait_ms < self._block_cap * 1000:
+                wait, exact = wait_ms / 1000.0, True
             if deadline is not None:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return []
                 wait = min(wait, remaining)
-            await self._wait(wait, precise)
+            await self._wait(wait, exact)
 
-    async def _wait(self, seconds: float, precise: bool) -> None:
-        """Block in Redis on the marker for up to ``seconds``, or sleep when that is too coarse."""
-        margin = 0.001 if precise else _COARSE_MARGIN
-        if seconds <= margin + 0.001:
+    async def _wait(self, seconds: float, exact: bool) -> None:
+        """Block in Redis until the marker is raised, for up to ``seconds``.
+
+        Redis times blocking commands out on its cron, up to 100 ms late, so
+        an ``exact`` wait (for a due time) is ended by a timer of ours that
+        raises the marker from another pooled connection.
+        """
+        if seconds <= 0.002:
             await asyncio.sleep(max(seconds, 0.0))
             return
+        timer = None
+        if exact:
+            timer = asyncio.get_running_loop().call_later(seconds, self._wake_later)
         try:
-            await self._redis.bzpopmin(self.keys.marker, timeout=seconds - (0 if precise else margin))
+            await self._redis.bzpopmin(self.keys.marker, timeout=seconds + _SERVER_TIMEOUT_SLACK)
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _wake_later(self) -> None:
+        task = asyncio.ensure_future(self._raise_marker())
+        self._wakers.add(task)
+        task.add_done_callback(self._wakers.discard)
+
+    async def _raise_marker(self) -> None:
+        try:
+            await self._redis.zadd(self.keys.marker, {"ready": 0})
+        except redis.exceptions.RedisError as exc:  # the block ends by its own timeout then
+            logger.debug("could not raise the marker: %r", exc)
 
     async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        for i in range(3, len(reply), 5):
+        for i in range(2, len(reply), 5):
             raw_id, token, payload, attempt, deadline = reply[i : i + 5]
             task_id = TaskId(records.text(raw_id), records.text(token), int(attempt), deadline / 1000)
             try:

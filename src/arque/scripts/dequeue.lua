@@ -12,11 +12,10 @@
 -- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
--- returns {status, wait_ms, precise_timeouts, then 5 per task: id, token, payload, attempt, deadline_ms}
+-- returns {status, wait_ms, then 5 per task: id, token, payload, attempt, deadline_ms}
 --   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none)
 --   status 1: tasks handed out
 --   status 2: working_limit reached
---   precise_timeouts 1 when the server times blocking commands to the millisecond (Redis >= 7)
 --@include now_ms
 --@include ensure_types
 --@include wake
@@ -30,21 +29,19 @@ if err then return err end
 
 local max_tasks, working_limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local requeue_limit, max_failed = tonumber(ARGV[3]), tonumber(ARGV[4])
-local precise = 0
-if redis.REDIS_VERSION_NUM ~= nil and redis.REDIS_VERSION_NUM >= 0x070000 then precise = 1 end
 local now, time = now_ms()
 
 promote_due(delayed, pending, now, math.max(max_tasks, 100))
 
 if working_limit > 0 then
   local free = working_limit - redis.call('ZCARD', working)
-  if free <= 0 then return {2, -1, precise} end
+  if free <= 0 then return {2, -1} end
   if free < max_tasks then max_tasks = free end
 end
 
-local out = {1, -1, precise}
+local out = {1, -1}
 local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
-while (#out - 3) / 5 < max_tasks do
+while (#out - 2) / 5 < max_tasks do
   local id = redis.call('RPOP', pending)
   if not id then break end
   local raw = redis.call('HGET', tasks, id)
@@ -71,12 +68,12 @@ while (#out - 3) / 5 < max_tasks do
   end
 end
 
-if #out == 3 then
+if #out == 2 then
   -- Nothing is ready: no consumer needs waking, and a drained queue keeps no key.
   redis.call('DEL', marker)
   local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-  if head[2] then return {0, math.max(tonumber(head[2]) - now, 0), precise} end
-  return {0, -1, precise}
+  if head[2] then return {0, math.max(tonumber(head[2]) - now, 0)} end
+  return {0, -1}
 end
 -- Others are still ready: pass the wake-up on to the next idle consumer.
 if redis.call('LLEN', pending) > 0 then
