@@ -1,0 +1,117 @@
+"""Fetching: one loop per queue takes tasks in batches while slots are free.
+
+When this worker's slots are all taken (or it is draining) the loop pings
+Redis every couple of seconds instead, so its liveness signal keeps telling
+"this process reaches Redis and its event loop turns".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import RedisUnavailable
+from ..queue import Arque, TaskId
+from .outage import Outage
+from .state import Slots
+
+__all__ = ["Fetcher"]
+
+logger = logging.getLogger("arque.worker")
+
+# The longest a fetch blocks in Redis when idle, and the longest the loop goes
+# without a round trip while busy: the liveness signal is this fresh.
+BLOCK = 2.0
+
+
+class Fetcher:
+    """The fetch loop of one queue.
+
+    ``accept(task_id, data)`` takes each task it fetched (a slot already
+    reserved for it); ``alive()`` is called after every completed round
+    trip. After ``quiet()`` it takes no more work but keeps the round trips
+    going until ``close()``.
+    """
+
+    def __init__(
+        self, queue: Arque, slots: Slots, batch: int,
+        accept: Callable[[TaskId, Any], None], alive: Callable[[], None],
+        client: Any,
+    ) -> None:
+        self._queue = queue
+        self._slots = slots
+        self._batch = batch
+        self._accept = accept
+        self._alive = alive
+        self._client = client
+        self._outage = Outage(f"fetch from {queue.queue!r}", logger)
+        self._quiet = False
+        self._closed = asyncio.Event()
+        self.busy = False
+        """True while a dequeue is on the wire (it may hand out tasks)."""
+
+    def quiet(self) -> None:
+        """Stop taking work; the current fetch, if any, completes."""
+        self._quiet = True
+
+    def close(self) -> None:
+        """End the loop (after ``quiet``)."""
+        self._quiet = True
+        self._closed.set()
+
+    async def run(self) -> None:
+        """Fetch until closed."""
+        probe = True  # after an empty fetch, block on one slot only
+        while not self._closed.is_set():
+            wanted = 0 if self._quiet else (1 if probe else self._batch)
+            reserved = self._slots.reserve(wanted)
+            if reserved == 0:
+                await self._idle()
+                continue
+            try:
+                got = await self._fetch(reserved)
+            except RedisUnavailable as exc:
+                await self._sleep(self._outage.failed(exc))
+                continue
+            probe = not got
+            for task_id, data in got:
+                self._accept(task_id, data)
+
+    async def _fetch(self, reserved: int) -> list[tuple[TaskId, Any]]:
+        self.busy = True
+        try:
+            got = await self._queue.dequeue_many(reserved, timeout=BLOCK)
+        except BaseException:
+            self._slots.give_back(reserved)
+            raise
+        finally:
+            self.busy = False
+        self._slots.give_back(reserved - len(got))  # the others now hold a task each
+        self._outage.ok()
+        self._alive()
+        return got
+
+    async def _idle(self) -> None:
+        """No slot to fill: wait for one, and reach Redis every BLOCK seconds meanwhile."""
+        if not self._quiet and await self._slots.wait(BLOCK):
+            return
+        if self._quiet:
+            await self._sleep(BLOCK)
+            if self._closed.is_set():
+                return
+        try:
+            await self._client.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure here means "not reachable"
+            await self._sleep(self._outage.failed(exc))
+            return
+        self._outage.ok()
+        self._alive()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when closed."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass

@@ -1,0 +1,149 @@
+"""The heartbeat: a thread that renews the leases of in-flight tasks.
+
+It runs in its own thread with its own synchronous Redis client, so leases
+are renewed even while a handler blocks the event loop with CPU work (no
+false "stalled" recovery of a live task). Every beat renews all renewable
+leases of one queue with ONE ``extend`` call. A task is renewable while its
+handler runs within its time limit, and after the handler ended until the
+outcome is applied: a handler that hangs past its limit, even one that
+blocks the loop so that it cannot be cancelled, is no longer renewed, its
+lease expires and the sweeper hands the task to another worker.
+
+The sync client is built from the async client's connection settings
+(host, port, db, credentials, TLS, unix socket; for a cluster client, its
+nodes). A ``redis.asyncio.Sentinel`` pool has no fixed address to copy:
+give such a worker ``heartbeat_client=`` (a sync client on the same server).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import redis.cluster
+
+from ..errors import RedisUnavailable
+from ..scripts import Scripts
+from .outage import Outage
+from .state import InFlight, Record
+
+__all__ = ["Heartbeat", "sync_client_for"]
+
+logger = logging.getLogger("arque.worker")
+
+_IDLE_TICK = 1.0
+_SOCKET_TIMEOUT = 5.0
+_COPIED = {
+    "host", "port", "db", "username", "password", "credential_provider", "path",
+    "socket_timeout", "socket_connect_timeout", "socket_keepalive", "client_name",
+    "encoding", "encoding_errors",
+}
+
+
+def _settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in kwargs.items() if k in _COPIED or k.startswith("ssl_")}
+    out["socket_timeout"] = out.get("socket_timeout") or _SOCKET_TIMEOUT
+    out["socket_connect_timeout"] = out.get("socket_connect_timeout") or _SOCKET_TIMEOUT
+    return out
+
+
+def sync_client_for(client: Any) -> Any:
+    """A synchronous client on the same server as the asyncio ``client``."""
+    nodes = getattr(client, "get_nodes", None)
+    if nodes is not None and hasattr(client, "nodes_manager"):  # an asyncio RedisCluster
+        settings = _settings(dict(client.get_connection_kwargs()))
+        ssl = type(settings.pop("connection_class", None)).__name__ == "SSLConnection"
+        settings.pop("path", None)
+        startup = [redis.cluster.ClusterNode(n.host, n.port) for n in nodes()]  # type: ignore[no-untyped-call]
+        return redis.cluster.RedisCluster(startup_nodes=startup, ssl=ssl, **settings)
+    pool = client.connection_pool
+    if "Sentinel" in type(pool).__name__:
+        raise TypeError("a Sentinel client has no fixed address: pass heartbeat_client=")
+    settings = _settings(dict(pool.connection_kwargs))
+    kind = pool.connection_class.__name__
+    if kind == "UnixDomainSocketConnection":
+        connection_class: type[redis.Connection] | Any = redis.UnixDomainSocketConnection
+        settings.pop("host", None)
+        settings.pop("port", None)
+    else:
+        connection_class = redis.SSLConnection if kind == "SSLConnection" else redis.Connection
+        settings = {k: v for k, v in settings.items() if k != "path"}
+    if kind != "SSLConnection":
+        settings = {k: v for k, v in settings.items() if not k.startswith("ssl_")}
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class,
+                                                            **settings))
+
+
+class Heartbeat:
+    """The lease-renewing thread of a worker.
+
+    ``scripts[i]`` runs the scripts of queue ``i`` on a sync client;
+    ``interval()`` gives the seconds between beats (re-read each beat).
+    """
+
+    def __init__(
+        self, in_flight: InFlight, scripts: list[Scripts], interval: Callable[[], float],
+        name: str,
+    ) -> None:
+        self._in_flight = in_flight
+        self._scripts = scripts
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"arque-heartbeat-{name}",
+                                        daemon=True)
+        self._outage = Outage("heartbeat", logger)
+        self.beats = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = _SOCKET_TIMEOUT + 1) -> None:
+        """Stop renewing; waits for the thread (a beat in progress ends first)."""
+        self._stop.set()
+        self._in_flight.changed.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            wait = last + self._interval() - time.monotonic()
+            if wait > 0:
+                self._in_flight.changed.wait(min(wait, _IDLE_TICK))
+                self._in_flight.changed.clear()
+                continue
+            last = time.monotonic()
+            try:
+                self.beat()
+            except RedisUnavailable as exc:
+                last -= self._interval() - self._outage.failed(exc)  # try again soon
+            except Exception:  # the thread must outlive any surprise
+                logger.exception("heartbeat failed; trying again next beat")
+            else:
+                self._outage.ok()
+
+    def beat(self) -> None:
+        """Renew every renewable lease, one ``extend`` call per queue."""
+        now = time.monotonic()
+        by_queue: dict[int, list[Record]] = defaultdict(list)
+        for record in self._in_flight.snapshot():
+            if record.renewable(now):
+                by_queue[record.queue_index].append(record)
+        for index, records in by_queue.items():
+            args: list[str | int] = [0]
+            for record in records:
+                args += [str(record.task_id), record.task_id.token]
+            deadlines = self._scripts[index].call_sync("extend", args)
+            for record, deadline in zip(records, deadlines):
+                if int(deadline):
+                    record.deadline = int(deadline) / 1000
+                elif not record.lost:
+                    self._in_flight.mark(record, lost=True)
+                    logger.warning("lease of task %s lost (recovered by a sweep?); its outcome "
+                                   "will be refused", record.task_id)
+        self.beats += 1

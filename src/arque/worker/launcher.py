@@ -1,0 +1,392 @@
+"""The launcher: ``Worker`` owns the pieces of a worker and their lifecycle.
+
+Pieces: one fetch loop, one ack loop and one sweeper per queue
+(``fetch.py``, ``ack.py``, ``sweep.py``), the handler runs
+(``process.py``), the heartbeat thread (``heartbeat.py``) and the health
+signals (``health.py``). The launcher starts them, goes quiet on ``stop()``
+(no new work; in-flight handlers get ``grace_period`` seconds, then are
+cancelled and their tasks handed back unused; acks are flushed), and stops
+them; ``abort()`` stops at once and leaves the in-flight tasks to their
+leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import InvalidArgument
+from ..queue import Arque, TaskId
+from ..scripts import Scripts
+from .ack import Acker
+from .fetch import BLOCK, Fetcher
+from .health import HealthSignals
+from .heartbeat import Heartbeat, sync_client_for
+from .options import Backoff, Health
+from .process import Handler, Processor
+from .state import Counters, InFlight, Record, Slots, WorkerStats
+from .sweep import Sweeper
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("arque.worker")
+
+# After the grace period, how long hand-backs and acks may still wait for Redis.
+_FLUSH_MARGIN = 5.0
+_MAX_BATCH = 100
+DEFAULT_BACKOFF = Backoff()
+
+
+def _check(name: str, value: Any, *, integer: bool = False, zero: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        raise InvalidArgument(f"{name} must be {'an integer' if integer else 'a number'}, "
+                              f"got {value!r}")
+    if value < 0 or (value == 0 and not zero):
+        raise InvalidArgument(f"{name} must be {'>= 0' if zero else 'positive'}, got {value!r}")
+
+
+def _client_of(queue: Arque) -> Any:
+    """The asyncio client of ``queue``."""
+    client = getattr(queue, "redis", None)
+    return client if client is not None else queue._redis
+
+
+class Worker:
+    """Runs ``handler`` on the tasks of one or more queues.
+
+    ``async def handler(data, ctx)`` gets the task's data and its
+    ``TaskContext``. Returning releases the task; raising requeues it after
+    ``backoff`` (``Retry(delay)`` after that delay; ``Fail(reason)``
+    dead-letters it at once). At most ``concurrency`` handlers run at once;
+    each runs at most ``task_timeout`` seconds (default: the task's lease),
+    then it is cancelled and the attempt counts as failed. Leases of running
+    tasks are renewed every ``heartbeat_interval`` seconds (default: a third
+    of the shortest lease) from a thread, so a handler that blocks the event
+    loop keeps its task. Each queue is swept every ``sweep_interval`` seconds
+    (None: never). ``batch_size`` caps the tasks of one fetch and one release
+    (default: ``concurrency``, at most 100). ``health`` chooses the liveness
+    file and HTTP endpoint. ``heartbeat_client`` is a synchronous client for
+    the heartbeat thread, for clients whose address cannot be copied
+    (Sentinel). See ``docs/workers.md``.
+    """
+
+    def __init__(
+        self, queue: Arque | Sequence[Arque], handler: Handler, *, concurrency: int = 10,
+        task_timeout: float | None = None, backoff: Backoff = DEFAULT_BACKOFF,
+        grace_period: float = 25.0, heartbeat_interval: float | None = None,
+        sweep_interval: float | None = 5.0, batch_size: int | None = None,
+        health: Health | None = None, name: str | None = None, heartbeat_client: Any = None,
+    ) -> None:
+        self._queues = [queue] if isinstance(queue, Arque) else list(queue)
+        if not self._queues or not all(isinstance(q, Arque) for q in self._queues):
+            raise InvalidArgument("queue must be an Arque or a non-empty sequence of them")
+        if not callable(handler):
+            raise InvalidArgument(f"handler must be an async callable, got {handler!r}")
+        if not isinstance(backoff, Backoff) or not isinstance(health, (Health, type(None))):
+            raise InvalidArgument("backoff must be a Backoff and health a Health")
+        _check("concurrency", concurrency, integer=True)
+        _check("grace_period", grace_period, zero=True)
+        for key, value in (("task_timeout", task_timeout), ("sweep_interval", sweep_interval),
+                           ("heartbeat_interval", heartbeat_interval)):
+            if value is not None:
+                _check(key, value)
+        if batch_size is not None:
+            _check("batch_size", batch_size, integer=True)
+        self._handler = handler
+        self._concurrency = concurrency
+        self._task_timeout = None if task_timeout is None else float(task_timeout)
+        self._backoff = backoff
+        self._grace_period = float(grace_period)
+        self._heartbeat_interval = heartbeat_interval
+        self._sweep_interval = sweep_interval
+        self._batch = batch_size or min(concurrency, _MAX_BATCH)
+        self._health_options = health or Health()
+        self._name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self._heartbeat_client = heartbeat_client
+        self._counters = Counters()
+        self._in_flight = InFlight()
+        self._state = "created"
+        self._clock_offset = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._stop_requested = False
+        self._stop_event: asyncio.Event | None = None
+        self._aborted = False
+        self._runs: set[asyncio.Task[None]] = set()
+        self._services: list[asyncio.Task[None]] = []
+        self._fetchers: list[tuple[Fetcher, asyncio.Task[None]]] = []
+        self._ackers: list[Acker] = []
+        self._processor: Processor | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._sync_clients: list[Any] = []
+        self._health = HealthSignals(self._health_options, lambda: self._counters.last_ok,
+                                     lambda: self._state == "running")
+
+    @property
+    def name(self) -> str:
+        """This worker's name in logs (default ``host:pid``)."""
+        return self._name
+
+    @property
+    def health_port(self) -> int | None:
+        """The port the health endpoint listens on (once running), or None."""
+        return self._health.port
+
+    def stats(self) -> WorkerStats:
+        """What this worker has done so far, and what it holds now."""
+        c = self._counters
+        running = self._processor.running if self._processor else 0
+        return WorkerStats(
+            name=self._name, state=self._state, processed=c.processed, failed=c.failed,
+            timed_out=c.timed_out, retried=c.retried, dead_lettered=c.dead_lettered,
+            released=c.released, refused=c.refused, handed_back=c.handed_back,
+            in_flight=running, finishing=max(0, len(self._in_flight) - running),
+            sweeps=c.sweeps, recovered=c.recovered, started_at=c.started_at,
+            last_fetch_at=c.last_fetch_at, redis_ok=self._health.healthy(),
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Shut down gracefully: take no more work, let in-flight handlers finish.
+
+        Safe to call from any thread, and before ``run``.
+        """
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            self._stop_requested = True
+            return
+        try:
+            same = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same = False
+        if same:
+            self._request_stop()
+        else:
+            loop.call_soon_threadsafe(self._request_stop)
+
+    def _request_stop(self) -> None:
+        self._stop_requested = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    def abort(self) -> None:
+        """Stop at once (call on the worker's loop): in-flight tasks come back when
+        their leases expire."""
+        self._aborted = True
+        if self._main is not None:
+            self._main.cancel()
+
+    async def run(self) -> None:
+        """Run until ``stop()`` and the graceful shutdown that follows; a worker runs once."""
+        if self._state != "created":
+            raise RuntimeError("a Worker runs only once; make a new one")
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        self._stop_event = asyncio.Event()
+        if self._stop_requested:
+            self._stop_event.set()
+        try:
+            await self._start()
+            await self._stop_event.wait()
+            await self._drain()
+        finally:
+            await self._teardown()
+
+    def run_forever(self) -> int:
+        """Run in a new event loop until SIGTERM/SIGINT; returns the exit status.
+
+        The first signal shuts down gracefully (status 0); a second one exits
+        at once (status 1), leaving in-flight tasks to their leases.
+        """
+        return asyncio.run(self._serve())
+
+    async def _serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        received: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            received.append(signum)
+            if len(received) == 1:
+                logger.warning("worker %s: %s, finishing in-flight tasks (up to %g s); "
+                               "signal again to exit at once", self._name,
+                               signal.Signals(signum).name, self._grace_period)
+                self.stop()
+            else:
+                logger.warning("worker %s: second signal, exiting at once", self._name)
+                self.abort()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            await self.run()
+        except asyncio.CancelledError:
+            if not self._aborted:
+                raise
+            return 1
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        return 0
+
+    # -- start -----------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self._counters.started_at = time.time()
+        await self._measure_clock()
+        slots = Slots(self._concurrency)
+        self._ackers = [Acker(q, self._batch, self._acked) for q in self._queues]
+        self._processor = Processor(self._handler, self._backoff, slots, self._in_flight,
+                                    self._counters, self._ackers, lambda: self._clock_offset)
+        self._heartbeat = Heartbeat(self._in_flight, self._sync_scripts(), self._beat_interval,
+                                    self._name)
+        self._heartbeat.start()
+        await self._health.start()
+        for index, queue in enumerate(self._queues):
+            fetcher = Fetcher(queue, slots, self._batch, self._acceptor(index), self._alive,
+                              _client_of(queue))
+            self._fetchers.append((fetcher, self._spawn(fetcher.run())))
+            self._services.append(self._spawn(self._ackers[index].run()))
+            if self._sweep_interval is not None:
+                sweeper = Sweeper(queue, self._sweep_interval, self._counters)
+                self._services.append(self._spawn(sweeper.run()))
+        self._state = "running"
+        logger.info("worker %s consuming %s with concurrency %d", self._name,
+                    ", ".join(repr(q.queue) for q in self._queues), self._concurrency)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        return task
+
+    async def _measure_clock(self) -> None:
+        """The offset of the Redis clock (which stamps lease deadlines) from ours."""
+        try:
+            before = time.time()
+            reply = await _client_of(self._queues[0]).time()
+            after = time.time()
+        except Exception as exc:  # noqa: BLE001 - without it, assume synchronised clocks
+            logger.debug("cannot read the Redis clock: %r", exc)
+            return
+        if isinstance(reply, dict):  # a cluster client answers per node
+            reply = next(iter(reply.values()))
+        seconds, micros = reply
+        self._clock_offset = int(seconds) + int(micros) / 1e6 - (before + after) / 2
+
+    def _sync_scripts(self) -> list[Scripts]:
+        """For each queue, its scripts on a synchronous client (one client per async client)."""
+        by_client: dict[int, Any] = {}
+        scripts = []
+        for queue in self._queues:
+            client = _client_of(queue)
+            if id(client) not in by_client:
+                sync = self._heartbeat_client or sync_client_for(client)
+                by_client[id(client)] = sync
+                if self._heartbeat_client is None:
+                    self._sync_clients.append(sync)
+            scripts.append(Scripts(by_client[id(client)], queue.keys))
+        return scripts
+
+    def _beat_interval(self) -> float:
+        """Seconds between heartbeats (called from the heartbeat thread)."""
+        if self._heartbeat_interval is not None:
+            return float(self._heartbeat_interval)
+        now = time.monotonic()
+        leases = [r.lease for r in self._in_flight.snapshot() if r.renewable(now)]
+        return max(0.05, min(leases) / 3) if leases else 1.0
+
+    # -- the flow of one task --------------------------------------------------
+
+    def _acceptor(self, index: int) -> Any:
+        def accept(task_id: TaskId, data: Any) -> None:
+            self._accept(index, task_id, data)
+        return accept
+
+    def _accept(self, index: int, task_id: TaskId, data: Any) -> None:
+        """A fetched task (its slot already reserved): run it, or hand it back when quiet."""
+        assert self._processor is not None
+        now = time.monotonic()
+        lease = max(0.001, task_id.deadline - (time.time() + self._clock_offset))
+        limit = lease if self._task_timeout is None else self._task_timeout
+        record = Record(queue_index=index, queue=self._queues[index], task_id=task_id,
+                        data=data, lease=lease, limit_at=now + limit, received_at=now,
+                        deadline=task_id.deadline)
+        self._in_flight.add(record)
+        if self._state == "running":
+            run = self._spawn(self._processor.run(record))
+        else:
+            run = self._spawn(self._processor.hand_back(record))
+        self._runs.add(run)
+        run.add_done_callback(self._runs.discard)
+
+    def _acked(self, record: Record, applied: bool) -> None:
+        self._in_flight.remove(record)
+        if applied:
+            self._counters.released += 1
+        else:
+            self._counters.refused += 1
+
+    def _alive(self) -> None:
+        self._counters.fetched()
+        self._health.alive()
+
+    # -- stop ------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Quiet, grace period, hand back what is left, flush acks."""
+        assert self._processor is not None
+        loop = asyncio.get_running_loop()
+        self._state = "draining"
+        deadline = loop.time() + self._grace_period
+        give_up = deadline + _FLUSH_MARGIN
+        self._processor.give_up_at = give_up
+        for fetcher, _ in self._fetchers:
+            fetcher.quiet()
+        logger.info("worker %s draining: %d tasks in flight", self._name, self._processor.running)
+        if self._runs:
+            await asyncio.wait(set(self._runs), timeout=self._grace_period)
+        left = [r for r in self._in_flight.snapshot() if r.handler and not r.handler.done()]
+        if left:
+            logger.warning("worker %s: grace period over, handing back %d tasks", self._name,
+                           len(left))
+        for record in left:
+            record.handed_back = True
+            assert record.handler is not None
+            record.handler.cancel()
+        for fetcher, _ in self._fetchers:
+            fetcher.close()
+        fetches = {task for _, task in self._fetchers}
+        await asyncio.wait(fetches, timeout=BLOCK + 3.0)  # a fetch on the wire completes
+        while self._runs and loop.time() < give_up:
+            await asyncio.wait(set(self._runs), timeout=give_up - loop.time())
+        for acker in self._ackers:
+            if not await acker.drain(give_up):
+                logger.error("worker %s: %d releases not applied (Redis unavailable); those "
+                             "tasks will run again", self._name, len(acker))
+
+    async def _teardown(self) -> None:
+        """Stop every piece (at once after ``abort``); always runs."""
+        tasks: list[asyncio.Future[Any]] = [*self._services, *self._runs]
+        tasks += [task for _, task in self._fetchers]
+        tasks += [r.handler for r in self._in_flight.snapshot()
+                  if r.handler is not None and not r.handler.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        for client in self._sync_clients:
+            client.close()
+        await self._health.stop()
+        self._state = "stopped"
+        stats = self.stats()
+        logger.info("worker %s stopped: %d processed, %d failed, %d handed back", self._name,
+                    stats.processed, stats.failed, stats.handed_back)

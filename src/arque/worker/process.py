@@ -1,0 +1,186 @@
+"""Processing: run the handler of one task under its time limit, then apply the outcome.
+
+Outcomes: success → batched release; ``Retry`` → requeue after its delay;
+``Fail`` → dead letter (``rejected``); any other exception or the time limit
+→ requeue after the backoff, the error kept as the task's last error;
+cancelled by shutdown → handed back unused. Each outcome is retried through
+a Redis outage until it is applied (or, when shutting down, until the
+shutdown deadline: then the lease brings the task back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ..errors import RedisUnavailable
+from .ack import Acker
+from .context import TaskContext
+from .control import Fail, Retry
+from .options import Backoff
+from .outage import Outage
+from .state import Counters, InFlight, Record, Slots
+
+__all__ = ["Handler", "Processor", "error_text"]
+
+logger = logging.getLogger("arque.worker")
+
+Handler = Callable[[Any, TaskContext], Awaitable[Any]]
+"""``async def handler(data, ctx)``: the work of one task."""
+
+# How long a cancelled handler may take to wind down before it is left behind.
+_CANCEL_WAIT = 5.0
+_ERROR_LIMIT = 2000
+
+
+class Verdict(enum.Enum):
+    OK = "ok"
+    RAISED = "raised"
+    TIMED_OUT = "timed_out"
+    HANDED_BACK = "handed_back"
+
+
+def error_text(exc: BaseException) -> str:
+    """``repr(exc)`` and the tail of its traceback, as kept for the task's last error."""
+    frames = traceback.format_tb(exc.__traceback__)[-3:]
+    text = repr(exc) + ("\n" + "".join(frames).rstrip() if frames else "")
+    return text if len(text) <= _ERROR_LIMIT else text[: _ERROR_LIMIT - 3] + "..."
+
+
+class Processor:
+    """Runs handlers and applies their outcomes; one per worker."""
+
+    def __init__(
+        self, handler: Handler, backoff: Backoff, slots: Slots, in_flight: InFlight,
+        counters: Counters, ackers: Sequence[Acker], clock_offset: Callable[[], float],
+    ) -> None:
+        self._handler = handler
+        self._backoff = backoff
+        self._slots = slots
+        self._in_flight = in_flight
+        self._counters = counters
+        self._ackers = ackers
+        self._clock_offset = clock_offset
+        self._rng = random.Random()
+        self.running = 0
+        """Handlers running now."""
+        self.give_up_at: float | None = None
+        """Loop time after which an outcome that Redis cannot take is abandoned."""
+
+    async def run(self, record: Record) -> None:
+        """Run the task of ``record`` and apply its outcome; its slot is freed when the handler ends."""
+        self.running += 1
+        try:
+            verdict, exc = await self._supervise(record)
+        finally:
+            self.running -= 1
+            self._slots.give_back()
+            self._in_flight.mark(record, finished=True)
+        if verdict is Verdict.OK:
+            self._counters.processed += 1
+            self._ackers[record.queue_index].ack(record)
+            return
+        try:
+            await self._settle(record, verdict, exc)
+        finally:
+            self._in_flight.remove(record)
+
+    async def _supervise(self, record: Record) -> tuple[Verdict, BaseException | None]:
+        """Wait for the handler until its limit (which ``ctx.extend`` may move)."""
+        ctx = TaskContext(record, self._in_flight, self._clock_offset)
+        try:
+            task = record.handler = asyncio.ensure_future(self._handler(record.data, ctx))
+        except Exception as exc:  # noqa: BLE001 - e.g. a handler that is not async
+            return Verdict.RAISED, exc
+        try:
+            while not task.done():
+                left = record.limit_at - time.monotonic()
+                if left <= 0:
+                    await self._cancel(task)
+                    if not task.done() or task.cancelled():
+                        return Verdict.TIMED_OUT, None
+                    break
+                await asyncio.wait({task}, timeout=left)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.cancelled():
+            return (Verdict.HANDED_BACK if record.handed_back else Verdict.RAISED), None
+        error = task.exception()
+        return (Verdict.OK, None) if error is None else (Verdict.RAISED, error)
+
+    @staticmethod
+    async def _cancel(task: asyncio.Future[Any]) -> None:
+        task.cancel()
+        await asyncio.wait({task}, timeout=_CANCEL_WAIT)
+        if not task.done():
+            logger.error("a handler ignored its cancellation for %s s; left behind", _CANCEL_WAIT)
+
+    async def _settle(self, record: Record, verdict: Verdict, exc: BaseException | None) -> None:
+        task_id, queue = record.task_id, record.queue
+        if verdict is Verdict.HANDED_BACK:
+            if await self._apply(record, lambda: queue.requeue(task_id, count_attempt=False)):
+                self._counters.handed_back += 1
+            return
+        self._counters.failed += 1
+        if isinstance(exc, Fail):
+            logger.warning("task %s rejected by its handler: %s", task_id, exc.reason)
+            if await self._apply(record, lambda: queue.fail(task_id, exc.reason)):
+                self._counters.dead_lettered += 1
+            return
+        if isinstance(exc, Retry) and exc.delay is not None:
+            delay, error = exc.delay, repr(exc)
+        else:
+            delay = self._backoff.delay(task_id.attempt, self._rng)
+            error = self._describe(record, verdict, exc)
+        if await self._apply(record, lambda: queue.requeue(task_id, delay, error=error)):
+            self._counters.retried += 1
+
+    def _describe(self, record: Record, verdict: Verdict, exc: BaseException | None) -> str:
+        task_id = record.task_id
+        if verdict is Verdict.TIMED_OUT:
+            self._counters.timed_out += 1
+            limit = record.limit_at - record.received_at
+            logger.warning("task %s attempt %d timed out after %.3g s; cancelled",
+                           task_id, task_id.attempt, limit)
+            return f"timed out after {limit:.3g} s"
+        if exc is None:
+            return "the handler was cancelled"
+        if not isinstance(exc, Retry):
+            logger.warning("task %s attempt %d failed: %r", task_id, task_id.attempt, exc,
+                           exc_info=exc)
+        return error_text(exc)
+
+    async def _apply(self, record: Record, call: Callable[[], Awaitable[bool]]) -> bool:
+        """Run a requeue/fail until Redis takes it; True if applied (False: refused or abandoned)."""
+        outage = Outage(f"outcome of task {record.task_id}", logger)
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                applied = await call()
+            except RedisUnavailable as exc:
+                if self.give_up_at is not None and loop.time() >= self.give_up_at:
+                    logger.error("task %s: Redis unavailable at shutdown; its lease will bring "
+                                 "it back", record.task_id)
+                    return False
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            outage.ok()
+            if not applied:
+                self._counters.refused += 1
+            return applied
+
+    async def hand_back(self, record: Record) -> None:
+        """Give a task fetched while shutting down back unused."""
+        self._slots.give_back()
+        self._in_flight.mark(record, finished=True)
+        try:
+            await self._settle(record, Verdict.HANDED_BACK, None)
+        finally:
+            self._in_flight.remove(record)
