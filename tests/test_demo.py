@@ -1,0 +1,115 @@
+"""``python -m arque demo``: runs, shows its stats, cleans up after itself."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+
+import arque.__main__
+from arque.demo import NO_LOCAL_ENV
+from arque.testing import RedisServer
+
+STATS_LINE = re.compile(
+    r"^ +\d+s  pending +\d+  delayed +\d+  working +\d+  failed +\d+  processed/s +(\d+)$",
+    re.MULTILINE,
+)
+EMBEDDED_LINE = re.compile(
+    r"^Redis: (redis://\S+) \(embedded redis-server .* dir (\S+);", re.MULTILINE
+)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The environment of a demo run: no $REDIS_URL, and never the server on 6379."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    return {**env, NO_LOCAL_ENV: "1", **extra}
+
+
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arque", "demo", *args], env=_env(),
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def _processed(output: str) -> int:
+    match = re.search(r"^ final  .*  processed (\d+)$", output, re.MULTILINE)
+    assert match, output
+    return int(match[1])
+
+
+def _assert_stopped(output: str) -> None:
+    """The embedded server the demo printed is gone, and so is its directory."""
+    match = EMBEDDED_LINE.search(output)
+    assert match, output
+    url, directory = match[1], match[2]
+    assert output.rstrip().endswith("Embedded redis-server stopped."), output
+    assert not Path(directory).exists()
+    client = redis_py.Redis.from_url(url, socket_connect_timeout=1)
+    with client, pytest.raises(redis_py.ConnectionError):
+        client.ping()
+
+
+def test_demo_on_a_given_server_processes_tasks_and_deletes_its_keys(
+    own_redis_server: RedisServer,
+) -> None:
+    done = _demo("--seconds", "3", "--redis", own_redis_server.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    assert f"Redis: {own_redis_server.url} (from --redis)" in done.stdout
+    per_second = [int(n) for n in STATS_LINE.findall(done.stdout)]
+    assert len(per_second) >= 2, done.stdout
+    assert sum(per_second) > 0 and _processed(done.stdout) >= sum(per_second), done.stdout
+    assert "3 s are up: stopping..." in done.stdout
+    with redis_py.Redis.from_url(own_redis_server.url) as client:
+        assert client.keys("*") == []
+
+
+def test_demo_without_redis_starts_an_embedded_server_and_stops_it() -> None:
+    done = _demo("--seconds", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    assert len(STATS_LINE.findall(done.stdout)) >= 2, done.stdout
+    assert _processed(done.stdout) > 0
+    _assert_stopped(done.stdout)
+
+
+def test_demo_stops_cleanly_on_ctrl_c() -> None:
+    """Ctrl-C signals the whole process group: the embedded server gets it too."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arque", "demo"], env=_env(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    with proc:
+        assert proc.stdout is not None
+        head = ""
+        for line in proc.stdout:  # up to the first stats line: the loops are running
+            head += line
+            if STATS_LINE.match(line.rstrip("\n")):
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        signalled = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - signalled < 5
+    assert proc.returncode == 0, out + err
+    assert err == ""
+    assert "Stopping..." in out
+    _assert_stopped(head + out)
+
+
+def test_main_without_click_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "click", None)
+    monkeypatch.delitem(sys.modules, "arque.cli", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        arque.__main__.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "arque: the command line needs click: pip install 'arque[cli]'\n"
