@@ -313,6 +313,13 @@ def median(vals: list) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+def loadavg() -> str:
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
+
+
 def machine() -> dict:
     cpu = "?"
     try:
@@ -348,6 +355,8 @@ def report(a: argparse.Namespace, names: list[str], results: dict, errors: dict,
     L.append(f"Generated {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} in {(time.time() - started) / 60:.1f} min by:\n")
     L.append(f"```\n{command}\n```\n")
     L.append(f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}")
+    L.append(f"- Load average (1/5/15 min) at start: {a.load_start}; at end: {loadavg()} "
+             "(anything above what the harness itself uses means other work shared the machine)")
     L.append(f"- Orchestrator Python {m['python']}; Redis server {redis_version} (private instance, no persistence, flushed before every run)")
     L.append(f"- N = {a.tasks:,} tasks, {a.runs} run(s) per figure (median shown), worker concurrency 100, "
              f"{a.samples} pickup samples, {a.delayed_samples} delayed samples\n")
@@ -427,6 +436,7 @@ def main() -> int:
     scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
     command = "python3 benchmarks/run.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     started = time.time()
+    a.load_start = loadavg()
     WORK.mkdir(exist_ok=True)
 
     results: dict = {n: {s: {} for s in scenarios} for n in names}
