@@ -31,6 +31,7 @@ $(VENV)/bin/python:
 		{ echo "make: '$(PYTHON)' not found: install Python >= 3.10, or pass PYTHON=..." >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 10) else \
 		"make: arque needs Python >= 3.10, but $(PYTHON) is %d.%d: pass PYTHON=python3.X" % v[:2])'
-	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	@echo "$(PYTHON) -m venv $(VENV)"
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 		echo "make: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; \
 		exit 1; }
