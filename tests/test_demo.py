@@ -32,9 +32,9 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, NO_LOCAL_ENV: "1", **extra}
 
 
-def _demo(*args: str) -> subprocess.CompletedProcess[str]:
+def _demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "arque", "demo", *args], env=_env(),
+        [sys.executable, "-m", "arque", "demo", *args], env=_env(**env),
         capture_output=True, text=True, timeout=60, check=False,
     )
 
@@ -79,6 +79,13 @@ def test_demo_without_redis_starts_an_embedded_server_and_stops_it() -> None:
     assert len(STATS_LINE.findall(done.stdout)) >= 2, done.stdout
     assert _processed(done.stdout) > 0
     _assert_stopped(done.stdout)
+
+
+def test_demo_without_any_redis_says_so(tmp_path: Path) -> None:
+    done = _demo("--seconds", "1", ARQUE_REDIS_SERVER=str(tmp_path / "redis-server"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("arque demo: no Redis to use: $ARQUE_REDIS_SERVER="), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_demo_stops_cleanly_on_ctrl_c() -> None:

@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import os
 import random
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import MARKED_AS_FAILED, NOT_FOUND, OVERLOADED, Arque, ArqueError, QueueStats, TaskId
-from .testing import RedisServer
+from .testing import RedisNotFoundError, RedisServer, RedisServerError
 
 __all__ = ["LOCAL_URL", "NO_LOCAL_ENV", "DemoOptions", "run"]
 
@@ -82,7 +84,11 @@ def run(options: DemoOptions, out: Callable[[str], None] | None = None) -> int:
     """Run the demo; returns the exit status (0 after a clean stop)."""
     say = out or functools.partial(print, flush=True)
     with contextlib.ExitStack() as stack:
-        url, embedded = _choose_redis(options, stack, say)
+        try:
+            url, embedded = _choose_redis(options, stack, say)
+        except (RedisNotFoundError, RedisServerError) as exc:
+            print(f"arque demo: no Redis to use: {exc}", file=sys.stderr)
+            return 1
         return asyncio.run(_demo(url, embedded, options, say))
     raise AssertionError("unreachable")  # for mypy: ExitStack may swallow exceptions
 
@@ -246,7 +252,7 @@ async def _report(queue: Arque, counters: _Counters, say: Callable[[str], None])
     loop = asyncio.get_running_loop()
     started = loop.time()
     processed = 0
-    for tick in range(1, 1 << 62):
+    for tick in itertools.count(1):
         await asyncio.sleep(max(0.0, started + tick - loop.time()))
         stats = await queue.stats()
         per_second = counters.processed - processed
