@@ -28,6 +28,9 @@ __all__ = [
     "translate",
 ]
 
+# What redis-py raises: RedisClusterException is not a RedisError.
+REDIS_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+
 # The prefix of the error reply a script sends when a key has the wrong type.
 WRONGTYPE_REPLY = "ARQUE_WRONGTYPE"
 
@@ -64,7 +67,7 @@ class ServerError(ArqueError):
     """Redis answered with an error arque did not expect."""
 
 
-def translate(exc: redis.exceptions.RedisError) -> ArqueError:
+def translate(exc: redis.exceptions.RedisError | redis.exceptions.RedisClusterException) -> ArqueError:
     """Turn a redis-py error into the matching arque error (to raise ``from exc``)."""
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return RedisUnavailable(str(exc) or type(exc).__name__)

@@ -15,10 +15,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import redis.exceptions
-
 from . import records
-from .errors import InvalidArgument, PayloadTooLarge, SerializationError, translate
+from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError, translate
 from .keys import QueueKeys
 from .records import DeadLetter, DeadReason, QueueStats
 from .scripts import Scripts
@@ -294,7 +292,7 @@ class Arque:
             timer = asyncio.get_running_loop().call_later(seconds, self._wake_later)
         try:
             await self._redis.bzpopmin(self.keys.marker, timeout=seconds + _SERVER_TIMEOUT_SLACK)
-        except redis.exceptions.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise translate(exc) from exc
         finally:
             if timer is not None:
@@ -308,7 +306,7 @@ class Arque:
     async def _raise_marker(self) -> None:
         try:
             await self._redis.zadd(self.keys.marker, {"ready": 0})
-        except redis.exceptions.RedisError as exc:  # the block ends by its own timeout then
+        except REDIS_ERRORS as exc:  # the block ends by its own timeout then
             logger.debug("could not raise the marker: %r", exc)
 
     async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
@@ -422,35 +420,27 @@ class Arque:
     # -- inspection and dead letters -----------------------------------------
 
     async def stats(self) -> QueueStats:
-        """How many tasks are in each state, read in one transaction."""
-        k = self.keys
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.llen(k.pending).zcard(k.delayed).zcard(k.working).zcard(k.failed)
-                pending, delayed, working, failed = await pipe.execute()
-        except redis.exceptions.RedisError as exc:
-            raise translate(exc) from exc
+        """How many tasks are in each state, read atomically."""
+        pending, delayed, working, failed = await self._scripts.call("stats", [])
         return QueueStats(pending=pending, delayed=delayed, working=working, failed=failed)
 
     async def get_stats(self) -> dict[str, int]:
         """The seed's stats: ``{'tasks', 'pending', 'working', 'delayed', 'failed'}``."""
         return (await self.stats()).as_dict()
 
-    async def get_task_stats(self, task_id: str) -> dict[str, Any] | None:
-        """Statistics of a live or dead-lettered task; None when unknown or released."""
-        k = self.keys
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hget(k.tasks, task_id).zscore(k.working, task_id)
-                pipe.zscore(k.delayed, task_id).zscore(k.failed, task_id)
-                raw, working, delayed, failed = await pipe.execute()
-        except redis.exceptions.RedisError as exc:
-            raise translate(exc) from exc
+    async def _inspect(self, task_id: str) -> tuple[dict[str, Any], str, Any] | None:
+        raw, state, payload = await self._scripts.call("inspect", [task_id])
         if raw is None:
             return None
-        state = ("working" if working is not None else "delayed" if delayed is not None
-                 else "failed" if failed is not None else "pending")
-        return records.task_stats(records.parse_meta(raw), state, delayed is not None)
+        return records.parse_meta(raw), records.text(state), payload
+
+    async def get_task_stats(self, task_id: str) -> dict[str, Any] | None:
+        """Statistics of a live or dead-lettered task; None when unknown or released."""
+        found = await self._inspect(task_id)
+        if found is None:
+            return None
+        meta, state, _ = found
+        return records.task_stats(meta, state, state == "delayed")
 
     async def list_failed(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
         """Dead letters, newest first."""
@@ -458,29 +448,22 @@ class Arque:
         offset = _limit("offset", offset, 0, allow_zero=True)
         try:
             ids = await self._redis.zrevrange(self.keys.failed, offset, offset + limit - 1)
-        except redis.exceptions.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise translate(exc) from exc
         found = [await self.get_failed(records.text(i)) for i in ids]
         return [record for record in found if record is not None]
 
     async def get_failed(self, task_id: str) -> DeadLetter | None:
         """One dead letter, or None when ``task_id`` is not in dead letters."""
-        k = self.keys
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zscore(k.failed, task_id).hget(k.tasks, task_id)
-                score, raw = await pipe.execute()
-            if score is None or raw is None:
-                return None
-            # Undecoded: what is stored may not even be UTF-8.
-            payload = await self._redis.execute_command("HGET", k.payloads, task_id, NEVER_DECODE=True)
-        except redis.exceptions.RedisError as exc:
-            raise translate(exc) from exc
+        found = await self._inspect(task_id)
+        if found is None or found[1] != "failed":
+            return None
+        meta, _, payload = found
         try:
             data = self._serializer.loads(payload.decode() if self._decode_text else payload)
         except Exception:  # noqa: BLE001 - show what is stored when it cannot be decoded
             data = payload
-        return records.dead_letter(task_id, records.parse_meta(raw), data)
+        return records.dead_letter(task_id, meta, data)
 
     async def replay_failed(self, task_id: str | None = None, *, reason: str | None = None) -> int:
         """Put dead letters back to pending with fresh attempts: one, those of a ``reason``, or all.

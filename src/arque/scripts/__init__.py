@@ -20,7 +20,7 @@ from typing import Any
 
 import redis.exceptions
 
-from ..errors import translate
+from ..errors import REDIS_ERRORS, translate
 from ..keys import QueueKeys
 
 __all__ = ["KEYS", "Scripts", "source"]
@@ -36,6 +36,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "sweep": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker"),
     "replay": ("failed", "tasks", "pending", "marker"),
     "purge": ("failed", "tasks", "payloads"),
+    "stats": ("pending", "delayed", "working", "failed"),
+    "inspect": ("tasks", "payloads", "working", "delayed", "failed"),
 }
 
 Arg = str | bytes | int | float
@@ -81,7 +83,7 @@ class Scripts:
             except redis.exceptions.NoScriptError:
                 await self._client.script_load(source(name))
                 return await self._client.execute_command(*command, NEVER_DECODE=True)
-        except redis.exceptions.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise translate(exc) from exc
 
     def call_sync(self, name: str, args: Sequence[Arg]) -> Any:
@@ -93,5 +95,5 @@ class Scripts:
             except redis.exceptions.NoScriptError:
                 self._client.script_load(source(name))
                 return self._client.execute_command(*command, NEVER_DECODE=True)
-        except redis.exceptions.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise translate(exc) from exc
