@@ -207,9 +207,13 @@ class Worker:
         The first signal shuts down gracefully (status 0); a second one exits
         at once (status 1), leaving in-flight tasks to their leases.
         """
-        return asyncio.run(self._serve())
+        return asyncio.run(self.serve())
 
-    async def _serve(self) -> int:
+    async def serve(self) -> int:
+        """``run`` with the signal handling of ``run_forever``, in the running loop.
+
+        For programs that own their loop (and e.g. close their clients after).
+        """
         loop = asyncio.get_running_loop()
         received: list[int] = []
 
