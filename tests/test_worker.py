@@ -306,7 +306,7 @@ async def test_a_handler_blocking_the_loop_keeps_its_task(
 
         async def handler(data: Any, ctx: TaskContext) -> None:
             attempts.append(ctx.attempt)
-            time.sleep(3)  # CPU work: the event loop is blocked, the heartbeat thread is not
+            time.sleep(3)  # noqa: ASYNC251 - CPU work blocks the loop; the heartbeat thread runs
 
         stop = threading.Event()
         sweeper = sweeper_thread(redis_url, queue_name, stop)
@@ -333,7 +333,7 @@ async def test_a_hung_handler_past_its_limit_loses_its_lease(
         taken: list[int] = []
 
         async def handler(data: Any, ctx: TaskContext) -> None:
-            time.sleep(5)  # blocks the loop past task_timeout: asyncio cannot cancel it
+            time.sleep(5)  # noqa: ASYNC251 - hung past task_timeout: asyncio cannot cancel it
 
         def other_consumer() -> None:  # takes the task once its lease has expired
             async def take() -> None:
