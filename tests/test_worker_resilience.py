@@ -1,0 +1,122 @@
+"""The worker through Redis outages and restarts, and its health signals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from arque import Arque
+from arque.testing import RedisServer
+from arque.worker import Health, TaskContext, Worker, file_is_fresh
+
+
+async def wait_until(check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def http_status(port: int, path: str) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.slow
+async def test_a_worker_rides_out_a_redis_crash_and_restart(
+    own_redis_server: RedisServer, queue_name: str
+) -> None:
+    client = aioredis.Redis.from_url(own_redis_server.url, socket_timeout=2)
+    try:
+        queue = Arque(client, queue=queue_name)
+        ids = await queue.enqueue_many([{"n": n} for n in range(40)], task_timeout=30)
+        done: list[str] = []
+
+        async def handler(data: Any, ctx: TaskContext) -> None:
+            await asyncio.sleep(0.05)
+            done.append(str(ctx.task_id))
+
+        worker = Worker(queue, handler, concurrency=4, sweep_interval=0.5)
+        run = asyncio.ensure_future(worker.run())
+        try:
+            await wait_until(lambda: len(done) >= 8)
+            own_redis_server.kill()
+            await asyncio.sleep(1.5)  # handlers finish meanwhile; their releases must wait
+            assert not run.done()
+            assert worker.stats().finishing >= 1  # kept, to be released when Redis is back
+            own_redis_server.restart()
+            await wait_until(lambda: worker.stats().released == 40, 60)
+        finally:
+            worker.stop()
+            await asyncio.wait_for(run, 30)
+        assert sorted(done) == sorted(ids)  # every task ran, once: no lease expired
+        assert await queue.get_stats() == {"tasks": 0, "pending": 0, "working": 0,
+                                           "delayed": 0, "failed": 0}
+        assert worker.stats().state == "stopped"
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.slow
+async def test_health_file_and_endpoint_follow_redis(
+    own_redis_server: RedisServer, queue_name: str, tmp_path: Path
+) -> None:
+    client = aioredis.Redis.from_url(own_redis_server.url, socket_timeout=1)
+    health_file = tmp_path / "alive"
+    try:
+        queue = Arque(client, queue=queue_name)
+
+        async def handler(data: Any, ctx: TaskContext) -> None:
+            pass
+
+        health = Health(file=health_file, port=0, host="127.0.0.1", unhealthy_after=2.0)
+        worker = Worker(queue, handler, health=health, sweep_interval=None)
+        run = asyncio.ensure_future(worker.run())
+        try:
+            await wait_until(lambda: worker.health_port is not None and health_file.exists())
+            port = worker.health_port
+            assert port is not None
+            first = health_file.stat().st_mtime
+            await wait_until(lambda: health_file.stat().st_mtime > first, 10)  # idle, still touched
+            assert file_is_fresh(health_file, 5)
+            assert await http_status(port, "/healthz") == 200
+            assert await http_status(port, "/readyz") == 200
+            assert await http_status(port, "/nope") == 404
+
+            own_redis_server.kill()
+            await wait_until(lambda: _is(http_status(port, "/healthz"), 503), 20)
+            assert await http_status(port, "/readyz") == 503
+            assert not worker.stats().redis_ok
+            await asyncio.sleep(2.5)
+            assert not file_is_fresh(health_file, 2.0)
+
+            own_redis_server.restart()
+            await wait_until(lambda: _is(http_status(port, "/healthz"), 200), 20)
+            assert file_is_fresh(health_file, 5)
+        finally:
+            worker.stop()
+            await asyncio.wait_for(run, 30)
+    finally:
+        await client.aclose()
+
+
+async def _is(status: Any, expected: int) -> bool:
+    return bool(await status == expected)
