@@ -7,6 +7,7 @@
 -- returns a list with, per task, the new deadline (ms), or 0 if refused
 --@include now_ms
 --@include ensure_types
+--@include holds_lease
 local working, leases, tasks = KEYS[1], KEYS[2], KEYS[3]
 local err = ensure_types({working, 'zset', leases, 'hash'})
 if err then return err end
@@ -16,8 +17,7 @@ local lease = tonumber(ARGV[1])
 local out = {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  local current = redis.call('HGET', leases, id)
-  if current and (token == '' or token == current) then
+  if holds_lease(leases, id, token) then
     local ms = lease
     if ms <= 0 then ms = cjson.decode(redis.call('HGET', tasks, id))['t'] end
     redis.call('ZADD', working, 'XX', now + ms, id)

@@ -13,14 +13,14 @@
 -- returns 1 dead-lettered, 0 refused (stale token, not working, unknown)
 --@include now_ms
 --@include ensure_types
+--@include holds_lease
 --@include dead_letter
 local working, leases, tasks, payloads, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset'})
 if err then return err end
 
 local id, token = ARGV[1], ARGV[2]
-local current = redis.call('HGET', leases, id)
-if not current or (token ~= '' and token ~= current) then return 0 end
+if not holds_lease(leases, id, token) then return 0 end
 local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 redis.call('ZREM', working, id)

@@ -6,17 +6,12 @@
 -- ARGV[2] limit     at most this many per call
 -- returns how many were deleted
 --@include ensure_types
+--@include pick_failed
 local failed, tasks, payloads = KEYS[1], KEYS[2], KEYS[3]
 local err = ensure_types({failed, 'zset', tasks, 'hash', payloads, 'hash'})
 if err then return err end
 
-local ids
-if ARGV[1] ~= '' then
-  ids = {}
-  if redis.call('ZSCORE', failed, ARGV[1]) then ids[1] = ARGV[1] end
-else
-  ids = redis.call('ZRANGE', failed, 0, tonumber(ARGV[2]) - 1)
-end
+local ids = pick_failed(failed, ARGV[1], tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   redis.call('ZREM', failed, id)
   redis.call('HDEL', tasks, id)

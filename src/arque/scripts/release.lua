@@ -9,6 +9,7 @@
 -- ARGV[n], ARGV[n+1]  task_id, token ('' acts on the current hand-out)
 -- returns a list with, per task, 1 if released, 0 if refused
 --@include ensure_types
+--@include holds_lease
 --@include wake
 local working, leases, tasks, payloads, pending, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', marker, 'zset'})
@@ -18,8 +19,7 @@ local out = {}
 local freed = false
 for i = 1, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  local current = redis.call('HGET', leases, id)
-  if current and (token == '' or token == current) then
+  if holds_lease(leases, id, token) then
     redis.call('ZREM', working, id)
     redis.call('HDEL', leases, id)
     redis.call('HDEL', tasks, id)

@@ -7,18 +7,13 @@
 -- ARGV[2] limit    at most this many per call
 -- returns how many were replayed
 --@include ensure_types
+--@include pick_failed
 --@include wake
 local failed, tasks, pending, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local err = ensure_types({failed, 'zset', tasks, 'hash', pending, 'list', marker, 'zset'})
 if err then return err end
 
-local ids
-if ARGV[1] ~= '' then
-  ids = {}
-  if redis.call('ZSCORE', failed, ARGV[1]) then ids[1] = ARGV[1] end
-else
-  ids = redis.call('ZRANGE', failed, 0, tonumber(ARGV[2]) - 1)
-end
+local ids = pick_failed(failed, ARGV[1], tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   local meta = cjson.decode(redis.call('HGET', tasks, id))
   meta['a'], meta['r'], meta['q'] = 0, 0, 0

@@ -18,6 +18,7 @@
 -- returns 0 refused (stale token, not working, unknown), 1 requeued, 2 dead-lettered
 --@include now_ms
 --@include ensure_types
+--@include holds_lease
 --@include wake
 --@include dead_letter
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -28,8 +29,7 @@ if err then return err end
 
 local id, token, delay, last_error = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local requeue_limit, max_failed, count_attempt = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
-local current = redis.call('HGET', leases, id)
-if not current or (token ~= '' and token ~= current) then return 0 end
+if not holds_lease(leases, id, token) then return 0 end
 
 local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
