@@ -403,3 +403,21 @@ async def test_stop_before_run_returns_at_once(redis: aioredis.Redis, queue_name
     await asyncio.wait_for(worker.run(), 10)
     with pytest.raises(RuntimeError):
         await worker.run()
+
+
+@pytest.mark.cluster
+async def test_the_heartbeat_renews_leases_on_a_cluster(cluster_client: Any, queue_name: str) -> None:
+    queue = Arque(cluster_client, queue=queue_name)
+    await queue.enqueue("long", task_id="long", task_timeout=1.0)
+    attempts: list[int] = []
+
+    async def handler(data: Any, ctx: TaskContext) -> None:
+        attempts.append(ctx.attempt)
+        await asyncio.sleep(2.5)  # past the lease: only the heartbeat keeps the task
+
+    worker = Worker(queue, handler, task_timeout=10, sweep_interval=0.1)
+    async with running(worker):
+        await wait_for(lambda: worker.stats().released == 1)
+    assert attempts == [1]
+    assert worker.stats().refused == 0
+    assert await drained(queue)
