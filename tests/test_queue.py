@@ -350,7 +350,8 @@ async def test_dead_letter_retention(redis: aioredis.Redis, queue_name: str) -> 
 
 async def test_defaults_bound_dead_letters(queue: Arque) -> None:
     assert Arque.max_failed == 10_000
-    assert queue._failed_ttl == Arque.stats_ttl == 7 * 24 * 3600
+    assert queue.failed_ttl == Arque.stats_ttl == 7 * 24 * 3600
+    assert queue.requeue_limit == 3 and queue.recovery_limit == 3 and queue.working_limit == 1000
 
 
 async def test_time_comes_from_the_server(

@@ -178,7 +178,7 @@ async def test_exception_retries_with_growing_bounded_backoff(
     assert (dead.reason, dead.attempts) == ("retries_exhausted", 5)
     assert dead.error is not None and "ValueError('attempt 5 failed')" in dead.error
     assert "handler" in dead.error  # the traceback tail
-    assert (stats.failed, stats.retried, stats.processed) == (5, 5, 0)
+    assert (stats.failed, stats.retried, stats.dead_lettered, stats.processed) == (5, 4, 1, 0)
 
 
 async def test_retry_delay_is_respected(redis: aioredis.Redis, queue_name: str) -> None:

@@ -24,6 +24,14 @@ from .records import QueueStats as QueueStats
 from .serializers import JSON as JSON
 from .serializers import MsgPack as MsgPack
 from .serializers import Serializer as Serializer
+from .worker import Backoff as Backoff
+from .worker import Fail as Fail
+from .worker import Health as Health
+from .worker import Retry as Retry
+from .worker import TaskContext as TaskContext
+from .worker import Worker as Worker
+from .worker import WorkerSignal as WorkerSignal
+from .worker import WorkerStats as WorkerStats
 
 __version__ = "2.0.0.dev0"
 
@@ -34,17 +42,25 @@ __all__ = [
     "OVERLOADED",
     "Arque",
     "ArqueError",
+    "Backoff",
     "DeadLetter",
     "DeadReason",
+    "Fail",
+    "Health",
     "InvalidArgument",
     "MsgPack",
     "PayloadTooLarge",
     "QueueKeys",
     "QueueStats",
     "RedisUnavailable",
+    "Retry",
     "SerializationError",
     "Serializer",
     "ServerError",
+    "TaskContext",
     "TaskId",
+    "Worker",
+    "WorkerSignal",
+    "WorkerStats",
     "WrongKeyType",
 ]

@@ -88,13 +88,13 @@ class Arque:
 
     stale_timeout = 120
     """Default task_timeout (seconds): the lease of one hand-out."""
-    stats_ttl = 7 * 24 * 3600
+    stats_ttl: float = 7 * 24 * 3600
     """Default retention (seconds) of task statistics kept with dead letters."""
     requeue_limit = 3
     """Default number of hand-outs of one task."""
     working_limit = 1000
     """Default global limit of working tasks."""
-    sweep_interval = 10
+    sweep_interval: float = 10
     """Default seconds between two sweeps of ``schedule_sweep``."""
     max_payload_size = 1024 * 1024
     """Default limit of an encoded payload, in bytes."""
@@ -121,23 +121,24 @@ class Arque:
         self._redis = redis
         self._serializer = serializer
         self.keys = QueueKeys.for_queue(prefix, queue)
+        self.prefix = prefix
         self.queue = queue
-        self._sweep_interval = _number(
+        self.sweep_interval = _number(
             "sweep_interval", sweep_interval or self.sweep_interval, positive=True
         )
-        self._requeue_limit = _limit("requeue_limit", requeue_limit, self.requeue_limit)
-        self._recovery_limit = _limit("recovery_limit", recovery_limit, self._requeue_limit)
-        self._working_limit = _limit(
+        self.requeue_limit = _limit("requeue_limit", requeue_limit, self.requeue_limit)
+        self.recovery_limit = _limit("recovery_limit", recovery_limit, self.requeue_limit)
+        self.working_limit = _limit(
             "working_limit", working_limit, self.working_limit, allow_zero=True
         )
-        self._stats_ttl = _number("stats_ttl", stats_ttl or self.stats_ttl, positive=True)
-        self._task_timeout = _number(
+        self.stats_ttl = _number("stats_ttl", stats_ttl or self.stats_ttl, positive=True)
+        self.task_timeout = _number(
             "task_timeout", task_timeout or self.stale_timeout, positive=True
         )
-        self._max_payload = _limit("max_payload_size", max_payload_size, self.max_payload_size)
-        self._max_failed = _limit("max_failed", max_failed, self.max_failed, allow_zero=True)
-        self._failed_ttl = _number(
-            "failed_ttl", self._stats_ttl if failed_ttl is None else failed_ttl, positive=False
+        self.max_payload_size = _limit("max_payload_size", max_payload_size, self.max_payload_size)
+        self.max_failed = _limit("max_failed", max_failed, self.max_failed, allow_zero=True)
+        self.failed_ttl = _number(
+            "failed_ttl", self.stats_ttl if failed_ttl is None else failed_ttl, positive=False
         )
         if getattr(serializer, "binary", False) and _decodes_responses(redis):
             raise InvalidArgument("a binary serializer needs a client with decode_responses=False")
@@ -147,6 +148,11 @@ class Arque:
         self._run_sweep = False
         self._wakers: set[asyncio.Future[None]] = set()
         self._block_cap = _block_cap(redis)
+
+    @property
+    def redis(self) -> Any:
+        """The client this queue was made with."""
+        return self._redis
 
     # -- producing -----------------------------------------------------------
 
@@ -158,7 +164,7 @@ class Arque:
             task_id = uuid.uuid4().hex
         elif not isinstance(task_id, str) or not task_id:
             raise InvalidArgument(f"task_id must be a non-empty string, got {task_id!r}")
-        timeout = self._task_timeout if task_timeout is None else task_timeout
+        timeout = self.task_timeout if task_timeout is None else task_timeout
         timeout_ms = max(1, round(_number("task_timeout", timeout, positive=True) * 1000))
         delay_ms = -1 if delay is None else round(_number("delay", delay, positive=False) * 1000)
         if at is not None and delay is not None:
@@ -169,9 +175,9 @@ class Arque:
         except (TypeError, ValueError, OverflowError) as exc:
             raise SerializationError(f"task {task_id!r} cannot be serialised: {exc}") from exc
         size = len(payload) if isinstance(payload, bytes) else len(payload.encode())
-        if size > self._max_payload:
+        if size > self.max_payload_size:
             raise PayloadTooLarge(
-                f"task {task_id!r} is {size} bytes encoded, over max_payload_size={self._max_payload}"
+                f"task {task_id!r} is {size} bytes encoded, over max_payload_size={self.max_payload_size}"
             )
         return [task_id, payload, timeout_ms, delay_ms, at_ms]
 
@@ -259,7 +265,7 @@ class Arque:
             timeout = _number("timeout", timeout, positive=True)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        args = [max_tasks, self._working_limit, self._requeue_limit, self._max_failed]
+        args = [max_tasks, self.working_limit, self.requeue_limit, self.max_failed]
         while True:
             reply = await self._scripts.call("dequeue", args)
             status, wait_ms = int(reply[0]), int(reply[1])
@@ -354,13 +360,13 @@ class Arque:
         shutting down). False when refused.
         """
         delay_ms = 0 if delay is None else round(_number("delay", delay, positive=False) * 1000)
-        args: list[str | int] = [task_id, _token(task_id), delay_ms, error or "", self._requeue_limit,
-                self._max_failed, 1 if count_attempt else 0]
+        args: list[str | int] = [task_id, _token(task_id), delay_ms, error or "", self.requeue_limit,
+                self.max_failed, 1 if count_attempt else 0]
         result = int(await self._scripts.call("requeue", args))
         if result == 0:
             logger.warning("requeue of %s refused: not working, or a stale hand-out", task_id)
         elif result == 2:
-            logger.warning("task %s used its %d attempts: dead-lettered", task_id, self._requeue_limit)
+            logger.warning("task %s used its %d attempts: dead-lettered", task_id, self.requeue_limit)
         return result != 0
 
     async def extend(self, task_id: str, timeout: float | None = None) -> bool:
@@ -369,18 +375,35 @@ class Arque:
 
     async def extend_many(self, task_ids: Sequence[str], timeout: float | None = None) -> list[bool]:
         """Renew many leases in one round trip; per task, whether it was applied."""
+        args = self._extend_args(task_ids, timeout)
+        return [bool(d) for d in await self._scripts.call("extend", args)] if task_ids else []
+
+    @staticmethod
+    def _extend_args(task_ids: Sequence[str], timeout: float | None) -> list[str | int]:
         lease_ms = 0 if timeout is None else round(_number("timeout", timeout, positive=True) * 1000)
         args: list[str | int] = [lease_ms]
         for task_id in task_ids:
             args += [task_id, _token(task_id)]
-        return [bool(d) for d in await self._scripts.call("extend", args)] if task_ids else []
+        return args
+
+    def extend_many_sync(
+        self, task_ids: Sequence[str], timeout: float | None = None
+    ) -> list[float]:
+        """``extend_many`` on a synchronous client (a heartbeat thread's).
+
+        Returns, per task, the new lease deadline (epoch seconds), or 0.0 if refused.
+        """
+        args = self._extend_args(task_ids, timeout)
+        if not task_ids:
+            return []
+        return [ms / 1000.0 for ms in self._scripts.call_sync("extend", args)]
 
     async def fail(
         self, task_id: str, error: str, reason: DeadReason | str = DeadReason.REJECTED
     ) -> bool:
         """Dead-letter a working task at once, whatever attempts it has left."""
         why = reason.value if isinstance(reason, DeadReason) else str(reason)
-        args: list[str | int] = [task_id, _token(task_id), why, error, self._max_failed]
+        args: list[str | int] = [task_id, _token(task_id), why, error, self.max_failed]
         return bool(await self._scripts.call("fail", args))
 
     # -- housekeeping --------------------------------------------------------
@@ -390,8 +413,8 @@ class Arque:
 
         Returns how many tasks went back to pending.
         """
-        args = [self._requeue_limit, self._recovery_limit, self._max_failed,
-                round(self._failed_ttl * 1000), _SCAN_LIMIT]
+        args = [self.requeue_limit, self.recovery_limit, self.max_failed,
+                round(self.failed_ttl * 1000), _SCAN_LIMIT]
         moved: int = 0
         while True:
             recovered, promoted, dead, trimmed = await self._scripts.call("sweep", args)
@@ -405,13 +428,13 @@ class Arque:
         """Sweep every ``sweep_interval`` seconds until ``unschedule_sweep``."""
         self._run_sweep = True
         while self._run_sweep:
-            await asyncio.sleep(self._sweep_interval)
+            await asyncio.sleep(self.sweep_interval)
             if not self._run_sweep:
                 break
             try:
                 await self.sweep()
             except Exception:  # the safety net must outlive a Redis outage
-                logger.exception("sweep failed; trying again in %s s", self._sweep_interval)
+                logger.exception("sweep failed; trying again in %s s", self.sweep_interval)
 
     async def unschedule_sweep(self) -> None:
         """Stop ``schedule_sweep`` after its current sleep."""

@@ -28,7 +28,7 @@ import redis
 import redis.cluster
 
 from ..errors import RedisUnavailable
-from ..scripts import Scripts
+from ..queue import Arque
 from .outage import Outage
 from .state import InFlight, Record
 
@@ -82,16 +82,16 @@ def sync_client_for(client: Any) -> Any:
 class Heartbeat:
     """The lease-renewing thread of a worker.
 
-    ``scripts[i]`` runs the scripts of queue ``i`` on a sync client;
+    ``queues[i]`` is queue ``i`` on a synchronous client;
     ``interval()`` gives the seconds between beats (re-read each beat).
     """
 
     def __init__(
-        self, in_flight: InFlight, scripts: list[Scripts], interval: Callable[[], float],
+        self, in_flight: InFlight, queues: list[Arque], interval: Callable[[], float],
         name: str,
     ) -> None:
         self._in_flight = in_flight
-        self._scripts = scripts
+        self._queues = queues
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"arque-heartbeat-{name}",
@@ -135,13 +135,10 @@ class Heartbeat:
             if record.renewable(now):
                 by_queue[record.queue_index].append(record)
         for index, records in by_queue.items():
-            args: list[str | int] = [0]
-            for record in records:
-                args += [str(record.task_id), record.task_id.token]
-            deadlines = self._scripts[index].call_sync("extend", args)
+            deadlines = self._queues[index].extend_many_sync([r.task_id for r in records])
             for record, deadline in zip(records, deadlines):
-                if int(deadline):
-                    record.deadline = int(deadline) / 1000
+                if deadline:
+                    record.deadline = deadline
                 elif not record.lost:
                     self._in_flight.mark(record, lost=True)
                     logger.warning("lease of task %s lost (recovered by a sweep?); its outcome "

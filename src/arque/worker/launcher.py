@@ -24,7 +24,6 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..queue import Arque, TaskId
-from ..scripts import Scripts
 from .ack import Acker
 from .fetch import BLOCK, Fetcher
 from .health import HealthSignals
@@ -55,8 +54,7 @@ def _check(name: str, value: Any, *, integer: bool = False, zero: bool = False) 
 
 def _client_of(queue: Arque) -> Any:
     """The asyncio client of ``queue``."""
-    client = getattr(queue, "redis", None)
-    return client if client is not None else queue._redis
+    return queue.redis
 
 
 class Worker:
@@ -250,7 +248,7 @@ class Worker:
         self._ackers = [Acker(q, self._batch, self._acked) for q in self._queues]
         self._processor = Processor(self._handler, self._backoff, slots, self._in_flight,
                                     self._counters, self._ackers, lambda: self._clock_offset)
-        self._heartbeat = Heartbeat(self._in_flight, self._sync_scripts(), self._beat_interval,
+        self._heartbeat = Heartbeat(self._in_flight, self._sync_queues(), self._beat_interval,
                                     self._name)
         self._heartbeat.start()
         await self._health.start()
@@ -284,10 +282,10 @@ class Worker:
         seconds, micros = reply
         self._clock_offset = int(seconds) + int(micros) / 1e6 - (before + after) / 2
 
-    def _sync_scripts(self) -> list[Scripts]:
-        """For each queue, its scripts on a synchronous client (one client per async client)."""
+    def _sync_queues(self) -> list[Arque]:
+        """Each queue again on a synchronous client (one client per async client)."""
         by_client: dict[int, Any] = {}
-        scripts = []
+        queues = []
         for queue in self._queues:
             client = _client_of(queue)
             if id(client) not in by_client:
@@ -295,8 +293,8 @@ class Worker:
                 by_client[id(client)] = sync
                 if self._heartbeat_client is None:
                     self._sync_clients.append(sync)
-            scripts.append(Scripts(by_client[id(client)], queue.keys))
-        return scripts
+            queues.append(Arque(by_client[id(client)], queue.prefix, queue=queue.queue))
+        return queues
 
     def _beat_interval(self) -> float:
         """Seconds between heartbeats (called from the heartbeat thread)."""

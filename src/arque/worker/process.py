@@ -140,7 +140,10 @@ class Processor:
             delay = self._backoff.delay(task_id.attempt, self._rng)
             error = self._describe(record, verdict, exc)
         if await self._apply(record, lambda: queue.requeue(task_id, delay, error=error)):
-            self._counters.retried += 1
+            if task_id.attempt >= queue.requeue_limit:  # its last attempt: dead-lettered
+                self._counters.dead_lettered += 1
+            else:
+                self._counters.retried += 1
 
     def _describe(self, record: Record, verdict: Verdict, exc: BaseException | None) -> str:
         task_id = record.task_id
