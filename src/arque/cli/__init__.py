@@ -1,41 +1,35 @@
-"""The ``arque`` command: thin, over the public API. Needs ``pip install 'arque[cli]'``."""
+"""The ``arque`` command: thin, over the public API. Needs ``pip install 'arque[cli]'``.
+
+One module per command (``_worker``, ``_stats``, ``_failed``, ``_tasks``,
+``_demo``); ``_base`` holds what they share: the connection options, exit
+codes and the one-line errors. See ``docs/cli.md``.
+"""
 
 from __future__ import annotations
 
-import logging
-
 import click
 
-from . import __version__
-from .demo import DemoOptions
-from .demo import run as run_demo
+from .. import __version__
+from ._base import EXIT_CODES, ArqueGroup, group_options
+from ._demo import demo
+from ._failed import failed
+from ._stats import stats
+from ._tasks import enqueue, sweep
+from ._worker import worker
 
 __all__ = ["arque"]
 
 
-@click.group()
+@click.group(cls=ArqueGroup, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="arque")
+@group_options
 def arque() -> None:
-    """arque: a reliable asyncio work queue stored in Redis."""
+    """arque: a reliable asyncio work queue stored in Redis.
+
+    --redis, --prefix and --queue given here apply to every command; a
+    command's own ones win.
+    """
 
 
-@arque.command()
-@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Run this long (default: until Ctrl-C or SIGTERM).")
-@click.option("--producers", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--consumers", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--working-limit", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Global limit of tasks in execution.")
-@click.option("--redis", "redis_url", metavar="URL", default=None,
-              help="Redis to use (default: $REDIS_URL, else redis://127.0.0.1:6379 if it "
-                   "answers, else an embedded redis-server).")
-def demo(
-    seconds: float | None, producers: int, consumers: int, working_limit: int,
-    redis_url: str | None,
-) -> None:
-    """Producers, consumers, the sweeper and live stats on a queue of its own."""
-    # Retries and dead letters are the show here, not warnings about them.
-    logging.basicConfig(level=logging.ERROR, format="%(name)s: %(levelname)s %(message)s")
-    options = DemoOptions(seconds=seconds, producers=producers, consumers=consumers,
-                          working_limit=working_limit, redis_url=redis_url)
-    raise SystemExit(run_demo(options))
+for _command in (worker, stats, failed, enqueue, sweep, demo):
+    arque.add_command(_command)

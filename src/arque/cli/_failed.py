@@ -1,0 +1,260 @@
+"""``arque failed list|show|replay|purge``: the dead letters of one queue."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import click
+import redis.asyncio as aioredis
+
+from ..queue import Arque
+from ..records import DeadLetter, DeadReason
+from ._base import (
+    EXIT_CODES,
+    ArqueGroup,
+    ExitCode,
+    Settings,
+    echo_json,
+    fail,
+    jsonable,
+    one_queue_options,
+    run,
+)
+
+__all__ = ["failed"]
+
+_CHUNK = 500  # dead letters read per page when replaying or purging many
+_ERROR_WIDTH = 60
+_REASONS = ", ".join(reason.value for reason in DeadReason)
+
+
+@click.group(cls=ArqueGroup, epilog=EXIT_CODES)
+def failed() -> None:
+    """Dead letters: list, show, replay or purge them."""
+
+
+def _queue(settings: Settings, client: aioredis.Redis) -> Arque:
+    return Arque(client, prefix=settings.prefix, queue=settings.queue)
+
+
+def record(letter: DeadLetter, queue: str) -> dict[str, Any]:
+    """A dead letter as a JSON object."""
+    return {"queue": queue, **dataclasses.asdict(letter)}
+
+
+@failed.command("list", epilog=EXIT_CODES)
+@one_queue_options
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Skip this many (of those of --reason, if given).")
+@click.option("--reason", metavar="R", default=None, help=f"Only those of a reason: {_REASONS}.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object: {"queue", "total", "tasks": [...]}.')
+def list_(settings: Settings, limit: int, offset: int, reason: str | None, as_json: bool) -> None:
+    """Dead letters of the queue, newest first.
+
+    \b
+    Examples:
+      arque failed list --queue emails --limit 50
+      arque failed list --reason retries_exhausted --json
+    """
+
+    async def body(client: aioredis.Redis) -> tuple[int, list[DeadLetter]]:
+        queue = _queue(settings, client)
+        total = (await queue.stats()).failed
+        if reason is None:
+            return total, await queue.list_failed(limit=limit, offset=offset)
+        chosen = [letter async for letter in _of_reason(queue, reason)]
+        return len(chosen), chosen[offset: offset + limit]
+
+    total, letters = run(settings, body)
+    if as_json:
+        echo_json({"queue": settings.queue, "total": total,
+                   "tasks": [record(letter, settings.queue) for letter in letters]})
+        return
+    if not letters:
+        click.echo(f"No dead letters{_of(reason)} in queue {settings.queue!r}"
+                   + (f" from offset {offset}." if offset else "."))
+        return
+    click.echo(_table(letters))
+    click.echo(f"\n{offset + 1}-{offset + len(letters)} of {total} dead letters{_of(reason)} "
+               f"in queue {settings.queue!r}.")
+
+
+async def _of_reason(queue: Arque, reason: str) -> Any:
+    """Every dead letter of ``reason``, newest first, read a page at a time."""
+    offset = 0
+    while page := await queue.list_failed(limit=_CHUNK, offset=offset):
+        offset += len(page)
+        for letter in page:
+            if letter.reason == reason:
+                yield letter
+
+
+def _of(reason: str | None) -> str:
+    return "" if reason is None else f" of reason {reason!r}"
+
+
+def _table(letters: list[DeadLetter]) -> str:
+    rows = [("task_id", "reason", "attempts", "failed_at", "error")]
+    for letter in letters:
+        error = (letter.error or "").strip().splitlines()
+        first = error[0] if error else ""
+        if len(first) > _ERROR_WIDTH:
+            first = first[: _ERROR_WIDTH - 3] + "..."
+        rows.append((letter.task_id, letter.reason, str(letter.attempts),
+                     _when(letter.failed_at), first))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]])
+                     .rstrip() for row in rows)
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+
+
+@failed.command(epilog=EXIT_CODES)
+@click.argument("task_id")
+@one_queue_options
+@click.option("--json", "as_json", is_flag=True, help="The dead letter as one JSON object.")
+def show(settings: Settings, task_id: str, as_json: bool) -> None:
+    """One dead letter: its data, attempts, reason and last error (exit 1 if not found).
+
+    \b
+    Example:
+      arque failed show 3f2a9c... --json
+    """
+
+    async def body(client: aioredis.Redis) -> DeadLetter | None:
+        return await _queue(settings, client).get_failed(task_id)
+
+    letter = run(settings, body)
+    if letter is None:
+        fail(f"task {task_id!r} is not in the dead letters of queue {settings.queue!r}")
+    if as_json:
+        echo_json(record(letter, settings.queue))
+        return
+    fields = [("task_id", letter.task_id), ("queue", settings.queue),
+              ("reason", letter.reason), ("attempts", str(letter.attempts)),
+              ("requeues", str(letter.requeues)), ("recoveries", str(letter.recoveries)),
+              ("enqueued_at", _when(letter.enqueued_at)), ("failed_at", _when(letter.failed_at)),
+              ("data", json.dumps(letter.data, default=jsonable, ensure_ascii=False))]
+    for name, value in fields:
+        click.echo(f"{name:<12} {value}")
+    click.echo("error:")
+    for line in (letter.error or "(none)").splitlines():
+        click.echo(f"  {line}")
+
+
+def _bulk_command(verb: str, done: str, method: str, help_text: str) -> click.Command:
+    """``replay`` or ``purge``: one dead letter by id, or many with --all / --reason."""
+
+    @click.command(verb, epilog=EXIT_CODES, help=help_text)
+    @click.argument("task_id", required=False)
+    @one_queue_options
+    @click.option("--all", "all_", is_flag=True, help="Every dead letter of the queue.")
+    @click.option("--reason", metavar="R", default=None,
+                  help=f"Every dead letter of a reason: {_REASONS}.")
+    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+    def command(settings: Settings, task_id: str | None, all_: bool, reason: str | None,
+                yes: bool) -> None:
+        if task_id is not None and (all_ or reason is not None):
+            raise click.UsageError("give a TASK_ID, or --all / --reason, not both")
+        if task_id is None and not all_ and reason is None:
+            raise click.UsageError("give a TASK_ID, --all or --reason R")
+
+        async def body(client: aioredis.Redis) -> int:
+            queue = _queue(settings, client)
+            act: Callable[..., Awaitable[int]] = getattr(queue, method)
+            if task_id is not None:
+                return await act(task_id)
+            if reason is None:
+                count = (await queue.stats()).failed
+            else:
+                count = len([letter async for letter in _of_reason(queue, reason)])
+            if count == 0:
+                return 0
+            _confirm(f"{verb.capitalize()} {count} dead letters{_of(reason)} of queue "
+                     f"{settings.queue!r}?", yes)
+            return await _each(queue, act, reason, count, f"{done.capitalize()}")
+
+        count = run(settings, body)
+        if task_id is not None and count == 0:
+            fail(f"task {task_id!r} is not in the dead letters of queue {settings.queue!r}")
+        click.echo(f"{done.capitalize()} {count} dead letter{'' if count == 1 else 's'}"
+                   f"{_of(reason)} of queue {settings.queue!r}.")
+
+    return command
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question[:-1]}: that needs --yes when stdin is not a terminal", ExitCode.USAGE)
+    if not click.confirm(question, default=False, err=True):
+        fail("declined: nothing changed")
+
+
+async def _each(queue: Arque, act: Callable[..., Awaitable[int]], reason: str | None,
+                count: int, label: str) -> int:
+    """Act on the chosen dead letters one by one, a page at a time, with a progress bar."""
+    done = offset = 0
+    with _progress(count, label) as bar:
+        while page := await queue.list_failed(limit=_CHUNK, offset=offset):
+            for letter in page:
+                if reason is not None and letter.reason != reason:
+                    offset += 1  # stays where it is: the next page starts after it
+                    continue
+                done += await act(letter.task_id)  # 0: gone meanwhile; either way, out
+                bar.update(1)
+        if reason is None:  # any left behind (added meanwhile) go too: --all means all
+            done += await act()
+    return done
+
+
+@contextlib.contextmanager
+def _progress(count: int, label: str) -> Iterator[Any]:
+    """A progress bar on stderr when it is a terminal and there is more than a page."""
+    if count <= _CHUNK // 10 or not sys.stderr.isatty():
+        yield _NoBar()
+        return
+    with click.progressbar(length=count, label=label, file=sys.stderr) as bar:
+        yield bar
+
+
+class _NoBar:
+    def update(self, steps: int) -> None:
+        """Nothing to show."""
+
+
+failed.add_command(_bulk_command(
+    "replay", "replayed", "replay_failed",
+    """Put dead letters back to pending with fresh attempts.
+
+    One by TASK_ID (exit 1 if not found), or many: --all, or --reason R.
+    Many need --yes, or a confirmation when stdin is a terminal.
+
+    \b
+    Examples:
+      arque failed replay 3f2a9c...
+      arque failed replay --reason lease_expired --yes
+    """))
+failed.add_command(_bulk_command(
+    "purge", "purged", "purge_failed",
+    """Delete dead letters for good.
+
+    One by TASK_ID (exit 1 if not found), or many: --all, or --reason R.
+    Many need --yes, or a confirmation when stdin is a terminal.
+
+    \b
+    Examples:
+      arque failed purge 3f2a9c...
+      arque failed purge --all --yes
+    """))

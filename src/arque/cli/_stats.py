@@ -1,0 +1,99 @@
+"""``arque stats``: the tasks of each queue per state, once or live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Sequence
+
+import click
+import redis.asyncio as aioredis
+
+from ..queue import Arque
+from ..records import QueueStats
+from ._base import EXIT_CODES, Settings, connection_options, echo_json, run
+
+__all__ = ["stats", "table"]
+
+COLUMNS = ("pending", "delayed", "working", "failed", "tasks")
+
+
+@click.command(epilog=EXIT_CODES)
+@connection_options
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object (one per line with --watch).")
+@click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=None,
+              help="Seconds between two refreshes with --watch (default: 1).")
+def stats(settings: Settings, as_json: bool, watch: bool, interval: float | None) -> None:
+    """Tasks per state of each queue: pending, delayed, working, failed, and live tasks.
+
+    \b
+    Examples:
+      arque stats --queue emails --queue sms
+      arque stats --json        # {"time": ..., "queues": {"default": {"pending": 3, ...}}}
+      arque stats --watch --interval 0.5
+    """
+    if interval is not None and not watch:
+        raise click.UsageError("--interval needs --watch")
+
+    async def body(client: aioredis.Redis) -> None:
+        queues = [Arque(client, prefix=settings.prefix, queue=name)
+                  for name in dict.fromkeys(settings.queues)]
+        if not watch:
+            _show(settings, await _read(queues), as_json, None)
+            return
+        await _watch(settings, queues, as_json, interval or 1.0)
+
+    run(settings, body)
+
+
+async def _read(queues: Sequence[Arque]) -> dict[str, QueueStats]:
+    return {queue.queue: await queue.stats() for queue in queues}
+
+
+async def _watch(settings: Settings, queues: Sequence[Arque], as_json: bool,
+                 interval: float) -> None:
+    """Show the stats every ``interval`` seconds until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        while not stop.is_set():
+            _show(settings, await _read(queues), as_json, interval)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
+
+
+def _show(settings: Settings, found: dict[str, QueueStats], as_json: bool,
+          interval: float | None) -> None:
+    if as_json:
+        echo_json({"time": round(time.time(), 3),
+                   "queues": {name: s.as_dict() for name, s in found.items()}})
+        return
+    if interval is not None:
+        click.clear()  # does nothing when stdout is not a terminal
+        click.echo(f"{settings.where}  prefix {settings.prefix!r}  every {interval:g} s  "
+                   f"{time.strftime('%H:%M:%S')}  (Ctrl-C to stop)\n")
+    click.echo(table(found))
+
+
+def table(found: dict[str, QueueStats]) -> str:
+    """An aligned table: one row per queue, one column per state."""
+    rows: list[tuple[str, ...]] = [("queue", *COLUMNS)]
+    rows += [(name, *(str(s.as_dict()[column]) for column in COLUMNS))
+             for name, s in found.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    )
