@@ -34,8 +34,6 @@ logger = logging.getLogger("arque.worker")
 Handler = Callable[[Any, TaskContext], Awaitable[Any]]
 """``async def handler(data, ctx)``: the work of one task."""
 
-# How long a cancelled handler may take to wind down before it is left behind.
-_CANCEL_WAIT = 5.0
 _ERROR_LIMIT = 2000
 
 
@@ -44,6 +42,13 @@ class Verdict(enum.Enum):
     RAISED = "raised"
     TIMED_OUT = "timed_out"
     HANDED_BACK = "handed_back"
+
+
+def _uncancel(task: asyncio.Task[Any]) -> None:
+    """Take back a cancellation this worker made and handled (Python >= 3.11)."""
+    uncancel = getattr(task, "uncancel", None)
+    if uncancel is not None:
+        uncancel()
 
 
 def error_text(exc: BaseException) -> str:
@@ -92,35 +97,41 @@ class Processor:
             self._in_flight.remove(record)
 
     async def _supervise(self, record: Record) -> tuple[Verdict, BaseException | None]:
-        """Wait for the handler until its limit (which ``ctx.extend`` may move)."""
-        ctx = TaskContext(record, self._in_flight, self._clock_offset)
-        try:
-            task = record.handler = asyncio.ensure_future(self._handler(record.data, ctx))
-        except Exception as exc:  # noqa: BLE001 - e.g. a handler that is not async
-            return Verdict.RAISED, exc
-        try:
-            while not task.done():
-                left = record.limit_at - time.monotonic()
-                if left <= 0:
-                    await self._cancel(task)
-                    if not task.done() or task.cancelled():
-                        return Verdict.TIMED_OUT, None
-                    break
-                await asyncio.wait({task}, timeout=left)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if task.cancelled():
-            return (Verdict.HANDED_BACK if record.handed_back else Verdict.RAISED), None
-        error = task.exception()
-        return (Verdict.OK, None) if error is None else (Verdict.RAISED, error)
+        """Run the handler in this task until its limit (which ``ctx.extend`` may move).
 
-    @staticmethod
-    async def _cancel(task: asyncio.Future[Any]) -> None:
+        No task of its own and no waiter per handler: one timer cancels this
+        task at the limit, and the flags on ``record`` tell a timeout or a
+        shutdown's hand-back from any other cancellation.
+        """
+        ctx = TaskContext(record, self._in_flight, self._clock_offset)
+        me = asyncio.current_task()
+        assert me is not None
+        record.handler = me
+        loop = asyncio.get_running_loop()
+        record.timer = loop.call_later(record.limit_at - time.monotonic(), self._expire, record, me)
+        try:
+            await self._handler(record.data, ctx)
+        except asyncio.CancelledError:
+            if not (record.timed_out or record.handed_back):
+                raise
+            _uncancel(me)
+            return (Verdict.TIMED_OUT if record.timed_out else Verdict.HANDED_BACK), None
+        except Exception as exc:  # noqa: BLE001 - any failure of the handler is its outcome
+            return Verdict.RAISED, exc
+        finally:
+            if record.timer is not None:
+                record.timer.cancel()
+                record.timer = None
+        return Verdict.OK, None
+
+    def _expire(self, record: Record, task: asyncio.Task[Any]) -> None:
+        """The timer of ``record``'s limit: cancel its handler, unless ``ctx.extend`` moved it."""
+        left = record.limit_at - time.monotonic()
+        if left > 0.001:
+            record.timer = asyncio.get_running_loop().call_later(left, self._expire, record, task)
+            return
+        record.timed_out = True
         task.cancel()
-        await asyncio.wait({task}, timeout=_CANCEL_WAIT)
-        if not task.done():
-            logger.error("a handler ignored its cancellation for %s s; left behind", _CANCEL_WAIT)
 
     async def _settle(self, record: Record, verdict: Verdict, exc: BaseException | None) -> None:
         task_id, queue = record.task_id, record.queue
