@@ -251,6 +251,7 @@ class Worker:
         self._heartbeat = Heartbeat(self._in_flight, self._sync_queues(), self._beat_interval,
                                     self._name)
         self._heartbeat.start()
+        self._services.append(self._spawn(self._processor.watchdog()))
         await self._health.start()
         for index, queue in enumerate(self._queues):
             fetcher = Fetcher(queue, slots, self._batch, self._acceptor(index), self._alive,

@@ -35,6 +35,8 @@ Handler = Callable[[Any, TaskContext], Awaitable[Any]]
 """``async def handler(data, ctx)``: the work of one task."""
 
 _ERROR_LIMIT = 2000
+# How often the time limits of running handlers are checked: their precision.
+_WATCH_EVERY = 0.05
 
 
 class Verdict(enum.Enum):
@@ -73,6 +75,7 @@ class Processor:
         self._ackers = ackers
         self._clock_offset = clock_offset
         self._rng = random.Random()
+        self._active: set[Record] = set()
         self.running = 0
         """Handlers running now."""
         self.give_up_at: float | None = None
@@ -99,16 +102,16 @@ class Processor:
     async def _supervise(self, record: Record) -> tuple[Verdict, BaseException | None]:
         """Run the handler in this task until its limit (which ``ctx.extend`` may move).
 
-        No task of its own and no waiter per handler: one timer cancels this
-        task at the limit, and the flags on ``record`` tell a timeout or a
-        shutdown's hand-back from any other cancellation.
+        No task of its own, no waiter and no timer per handler: the
+        ``watchdog`` cancels this task past the limit, and the flags on
+        ``record`` tell a timeout or a shutdown's hand-back from any other
+        cancellation.
         """
         ctx = TaskContext(record, self._in_flight, self._clock_offset)
         me = asyncio.current_task()
         assert me is not None
         record.handler = me
-        loop = asyncio.get_running_loop()
-        record.timer = loop.call_later(record.limit_at - time.monotonic(), self._expire, record, me)
+        self._active.add(record)
         try:
             await self._handler(record.data, ctx)
         except asyncio.CancelledError:
@@ -119,19 +122,18 @@ class Processor:
         except Exception as exc:  # noqa: BLE001 - any failure of the handler is its outcome
             return Verdict.RAISED, exc
         finally:
-            if record.timer is not None:
-                record.timer.cancel()
-                record.timer = None
+            self._active.discard(record)
         return Verdict.OK, None
 
-    def _expire(self, record: Record, task: asyncio.Task[Any]) -> None:
-        """The timer of ``record``'s limit: cancel its handler, unless ``ctx.extend`` moved it."""
-        left = record.limit_at - time.monotonic()
-        if left > 0.001:
-            record.timer = asyncio.get_running_loop().call_later(left, self._expire, record, task)
-            return
-        record.timed_out = True
-        task.cancel()
+    async def watchdog(self) -> None:
+        """Cancel the handlers that ran past their time limit (checked every 50 ms)."""
+        while True:
+            await asyncio.sleep(_WATCH_EVERY)
+            now = time.monotonic()
+            for record in [r for r in self._active if now >= r.limit_at and not r.timed_out]:
+                record.timed_out = True
+                if record.handler is not None:
+                    record.handler.cancel()
 
     async def _settle(self, record: Record, verdict: Verdict, exc: BaseException | None) -> None:
         task_id, queue = record.task_id, record.queue

@@ -38,8 +38,6 @@ class Record:
     """Cancelled by shutdown: give the task back unused."""
     timed_out: bool = False
     """Cancelled at its time limit: a failed attempt."""
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
-    """The timer that cancels the handler at its time limit."""
     deadline: float = 0.0
     """The lease end last known, epoch seconds (Redis clock)."""
     handler: asyncio.Future[Any] | None = field(default=None, repr=False)
