@@ -1,5 +1,5 @@
 # Two commands on a fresh clone with Python >= 3.10:
-#   make demo    producers, consumers, the sweeper and live stats (SECONDS=20; Ctrl-C stops it)
+#   make demo    producers, a worker and a live view of states and throughput (SECONDS=20; Ctrl-C stops it)
 #   make test    the whole suite (it starts its own Redis servers)
 # Both set up .venv first; that is quick once done (.venv/.installed is newer
 # than pyproject.toml). PYTHON=python3.12 picks another interpreter.

@@ -1,4 +1,4 @@
-"""``python -m arque demo``: runs, shows its stats, cleans up after itself."""
+"""``python -m arque demo``: runs a worker, shows its stats, cleans up after itself."""
 
 from __future__ import annotations
 
@@ -18,8 +18,13 @@ from arque.demo import NO_LOCAL_ENV
 from arque.testing import RedisServer
 
 STATS_LINE = re.compile(
-    r"^ +\d+s  pending +\d+  delayed +\d+  working +\d+  failed +\d+  processed/s +(\d+)$",
+    r"^ +\d+s  pending +\d+  delayed +\d+  working +\d+  failed +\d+  processed/s +(\d+)"
+    r"  retried/s +\d+  dead/s +\d+$",
     re.MULTILINE,
+)
+SUMMARY = re.compile(
+    r"^Produced (\d+), processed (\d+), retried (\d+), dead-lettered (\d+), timed out \d+, "
+    r"handed back \d+\.$", re.MULTILINE,
 )
 EMBEDDED_LINE = re.compile(
     r"^Redis: (redis://\S+) \(embedded redis-server .* dir (\S+);", re.MULTILINE
@@ -68,8 +73,31 @@ def test_demo_on_a_given_server_processes_tasks_and_deletes_its_keys(
     assert len(per_second) >= 2, done.stdout
     assert sum(per_second) > 0 and _processed(done.stdout) >= sum(per_second), done.stdout
     assert "3 s are up: stopping..." in done.stdout
+    summary = SUMMARY.search(done.stdout)
+    assert summary, done.stdout
+    produced, processed, retried, _ = map(int, summary.groups())
+    assert produced > processed == _processed(done.stdout)
+    assert retried > 0, done.stdout  # one task in ten fails at random: the worker retries it
     with redis_py.Redis.from_url(own_redis_server.url) as client:
         assert client.keys("*") == []
+
+
+def test_demo_live_view_redraws_a_panel_in_place(redis_url: str) -> None:
+    done = _demo("--seconds", "2.5", "--live", "--redis", redis_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    out = done.stdout
+    assert "\x1b[?25l" in out and out.count("\x1b[13F") >= 1 and "\x1b[?25h" in out
+    frames = re.findall(  # the first frame hides the cursor, the next ones go up first
+        r"^(?:\x1b\[\?25l|\x1b\[13F)\x1b\[2K +(\d+) s  "
+        r"queue 'demo-[0-9a-f]+'  \(Ctrl-C to stop\)$",
+        out, re.MULTILINE)
+    assert frames[:2] == ["1", "2"], out
+    for name in ("pending", "delayed", "working", "failed", "enqueued", "processed",
+                 "retried", "dead-lettered", "timed out"):
+        assert re.search(rf"^\x1b\[2K  {name} +\d+", out, re.MULTILINE), name
+    assert not STATS_LINE.search(out)
+    assert "Deleted the keys of queue" in out
 
 
 def test_demo_without_redis_starts_an_embedded_server_and_stops_it() -> None:

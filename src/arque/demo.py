@@ -1,11 +1,12 @@
-"""The demo behind ``python -m arque demo``: the seed's loops, live.
+"""The demo behind ``python -m arque demo``: producers, a worker, a live view.
 
-Producers enqueue tasks, a quarter of them delayed. Consumers take them under
-a global ``working_limit`` and back off when told ``__overloaded__``. Some
-tasks fail at random and are requeued with an exponential backoff; poison
-tasks fail every time and reach dead letters after their last attempt; now
-and then a consumer drops a task as if it had crashed, and the sweeper
-recovers it when its lease expires. One line of stats is printed a second.
+Producers enqueue tasks, a quarter of them delayed. A ``Worker`` runs them
+under a global ``working_limit``. Some tasks fail at random and are retried
+after an exponential backoff; poison tasks fail every time and reach dead
+letters after their last attempt; invalid ones are dead-lettered at once
+(``Fail``); now and then one overruns its time limit and is cancelled and
+retried. The view shows the tasks per state and the throughput: redrawn in
+place on a terminal, else one line a second.
 
 Only the public API is used. The demo has a queue of its own
 (``demo-<hex>``) and deletes its keys on exit. Redis is ``--redis`` or
@@ -19,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import os
 import random
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +34,10 @@ import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import MARKED_AS_FAILED, NOT_FOUND, OVERLOADED, Arque, ArqueError, QueueStats, TaskId
+from . import Arque, ArqueError
+from ._demo_view import Counts, LineView, LiveView, View
 from .testing import RedisNotFoundError, RedisServer, RedisServerError
+from .worker import Backoff, Fail, TaskContext, Worker
 
 __all__ = ["LOCAL_URL", "NO_LOCAL_ENV", "DemoOptions", "run"]
 
@@ -48,14 +49,17 @@ NO_LOCAL_ENV = "ARQUE_DEMO_NO_LOCAL"
 _PROBE_TIMEOUT = 0.3
 _PRODUCE_PAUSE = (0.03, 0.12)  # seconds between two tasks of one producer
 _DELAYED_SHARE, _DELAY = 0.25, (0.5, 3.0)
-_POISON_SHARE = 0.03  # fail on every attempt: dead letters
-_FAIL_SHARE = 0.10  # fail once in a while: requeued with a backoff
-_DROP_SHARE = 0.02  # neither released nor requeued: the sweeper recovers it
+_POISON_SHARE = 0.03  # raise on every attempt: dead letters after the last one
+_INVALID_SHARE = 0.02  # Fail at once: dead letters, reason rejected
+_FAIL_SHARE = 0.10  # raise once in a while: retried after a backoff
+_SLOW_SHARE = 0.01  # overrun the time limit: cancelled, retried
 _WORK = (0.03, 0.2)  # seconds of work per task
-_BACKOFF = 0.25  # seconds before the 2nd attempt, doubled for each next one
-_TASK_TIMEOUT = 2.0  # the lease: how soon a dropped task is recovered
+_BACKOFF = Backoff(base=0.25, factor=2.0, max=2.0)
+_TASK_TIMEOUT = 2.0  # the lease of a hand-out
+_TIME_LIMIT = 1.0  # the worker cancels a handler after this long
 _SWEEP_INTERVAL = 1.0
-_OVERLOADED_PAUSE = 0.05
+_GRACE_PERIOD = 1.0  # on stop, what in-flight handlers get to finish
+_STOP_TIMEOUT = 2.0  # then the worker is aborted: a dead Redis cannot take hand-backs
 _STOP_GRACE = 0.5  # Ctrl-C reaches an embedded server too; its exit may beat our handler
 
 
@@ -66,18 +70,13 @@ class DemoOptions:
     seconds: float | None = None
     """Run this long; None: until SIGINT or SIGTERM."""
     producers: int = 2
-    consumers: int = 8
+    concurrency: int = 8
+    """Handlers the worker runs at once."""
     working_limit: int = 5
     redis_url: str | None = None
     """None: ``$REDIS_URL``, else the local server, else an embedded one."""
-
-
-@dataclass
-class _Counters:
-    produced: int = 0
-    processed: int = 0
-    retried: int = 0
-    dropped: int = 0
+    live: bool | None = None
+    """Redraw the view in place; None: when stdout is a terminal."""
 
 
 def run(options: DemoOptions, out: Callable[[str], None] | None = None) -> int:
@@ -138,57 +137,80 @@ async def _demo(
     client = aioredis.Redis.from_url(url)
     queue = Arque(
         client, queue=f"demo-{uuid.uuid4().hex[:12]}", working_limit=options.working_limit,
-        sweep_interval=_SWEEP_INTERVAL, task_timeout=_TASK_TIMEOUT,
+        task_timeout=_TASK_TIMEOUT,
     )
-    counters = _Counters()
-    say(f"Queue {queue.queue!r}: {options.producers} producers, {options.consumers} consumers, "
-        f"working_limit {options.working_limit}; "
+    worker = Worker(queue, _handle, concurrency=options.concurrency, task_timeout=_TIME_LIMIT,
+                    backoff=_BACKOFF, grace_period=_GRACE_PERIOD, sweep_interval=_SWEEP_INTERVAL)
+    counts = Counts()
+    say(f"Queue {queue.queue!r}: {options.producers} producers, a worker with concurrency "
+        f"{options.concurrency}, working_limit {options.working_limit}; "
         + (f"{options.seconds:g} s" if options.seconds else "Ctrl-C to stop") + ".")
+    live = options.live if options.live is not None else sys.stdout.isatty()
+    view: View = LiveView(queue.queue, options.working_limit) if live else LineView(say)
     try:
-        status = await _run_loops(queue, options, counters, say)
+        status = await _run_loops(queue, worker, options, counts, view, say)
         with contextlib.suppress(ArqueError):  # an embedded server may be gone with Ctrl-C
-            say(f"{_stats_line('final', await queue.stats())}  processed {counters.processed}")
+            processed = worker.stats().processed
+            say(f"{LineView.line(' final', await queue.stats())}  processed {processed}")
         if embedded is None:  # an embedded server's data goes with it
             await client.delete(*queue.keys.names().values())
             say(f"Deleted the keys of queue {queue.queue!r}.")
     finally:
         await client.aclose()
-    say(f"Produced {counters.produced}, processed {counters.processed}, "
-        f"retried {counters.retried}, dropped {counters.dropped} (left to the sweeper).")
+    done = worker.stats()
+    say(f"Produced {counts.produced}, processed {done.processed}, retried {done.retried}, "
+        f"dead-lettered {done.dead_lettered}, timed out {done.timed_out}, "
+        f"handed back {done.handed_back}.")
     return status
 
 
 async def _run_loops(
-    queue: Arque, options: DemoOptions, counters: _Counters, say: Callable[[str], None]
+    queue: Arque, worker: Worker, options: DemoOptions, counts: Counts, view: View,
+    say: Callable[[str], None],
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
             loop.add_signal_handler(signum, stop.set)
-    loops = [asyncio.create_task(_produce(queue, counters)) for _ in range(options.producers)]
-    loops += [asyncio.create_task(_consume(queue, counters)) for _ in range(options.consumers)]
-    loops += [asyncio.create_task(_report(queue, counters, say)),
-              asyncio.create_task(queue.schedule_sweep())]
+    running = asyncio.create_task(worker.run())
+    loops = [asyncio.create_task(_produce(queue, counts)) for _ in range(options.producers)]
+    loops.append(asyncio.create_task(_report(queue, worker, counts, view)))
     stopped = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait(
-            [stopped, *loops], timeout=options.seconds, return_when=asyncio.FIRST_COMPLETED
+            [stopped, running, *loops], timeout=options.seconds,
+            return_when=asyncio.FIRST_COMPLETED,
         )
         failed = [task for task in done if task is not stopped]
         if failed and not stop.is_set():
             await asyncio.sleep(_STOP_GRACE)
+        view.close()
         if failed and not stop.is_set():
             say(f"Stopped: {failed[0].exception()!r}")
             return 1
         say("Stopping..." if stop.is_set() else f"{options.seconds:g} s are up: stopping...")
         return 0
     finally:
-        await queue.unschedule_sweep()
         await _cancel([stopped, *loops])
+        await _stop(worker, running)
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(signum)
+
+
+async def _stop(worker: Worker, running: asyncio.Task[None]) -> None:
+    """Stop the worker gracefully; abort it if Redis is too slow or gone to take hand-backs.
+
+    A cooperative stop, not a cancel: on Python < 3.12 a cancel can be lost
+    in redis-py's send path (CPython gh-86296), see :func:`_cancel`.
+    """
+    worker.stop()
+    await asyncio.wait({running}, timeout=_STOP_TIMEOUT)
+    if not running.done():
+        worker.abort()  # in-flight tasks come back when their leases expire
+        await asyncio.wait({running}, timeout=_STOP_TIMEOUT)
+    await _cancel([running])
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
@@ -198,7 +220,7 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
     one) returns normally when cancelled just as its write completes, so one
     cancel() can be lost (CPython gh-86296).
     """
-    pending = set(tasks)
+    pending = {task for task in tasks if not task.done()}
     while pending:
         for task in pending:
             task.cancel()
@@ -208,58 +230,39 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
             task.exception()
 
 
-async def _produce(queue: Arque, counters: _Counters) -> None:
+async def _produce(queue: Arque, counts: Counts) -> None:
     while True:
-        value = random.randint(0, 99)
-        task: dict[str, Any] = {"value": value, "poison": random.random() < _POISON_SHARE}
+        roll = random.random()
+        task: dict[str, Any] = {
+            "value": random.randint(0, 99),
+            "poison": roll < _POISON_SHARE,
+            "invalid": _POISON_SHARE <= roll < _POISON_SHARE + _INVALID_SHARE,
+        }
         delay = random.uniform(*_DELAY) if random.random() < _DELAYED_SHARE else None
-        await queue.enqueue(task, task_id=f"custom_{value}_{time.time()}", delay=delay)
-        counters.produced += 1
+        await queue.enqueue(task, delay=delay)
+        counts.produced += 1
         await asyncio.sleep(random.uniform(*_PRODUCE_PAUSE))
 
 
-async def _consume(queue: Arque, counters: _Counters) -> None:
-    while True:
-        task_id, task_data = await queue.dequeue()
-        if task_id is None or task_id in (NOT_FOUND, MARKED_AS_FAILED):
-            continue
-        if task_id == OVERLOADED:
-            await asyncio.sleep(_OVERLOADED_PAUSE)
-            continue
-        try:
-            await _process(task_data)
-        except Exception as exc:  # noqa: BLE001 - a failed task is retried, not fatal
-            attempt = task_id.attempt if isinstance(task_id, TaskId) else 1
-            await queue.requeue(task_id, delay=_BACKOFF * 2 ** (attempt - 1), error=repr(exc))
-            counters.retried += 1
-            continue
-        if random.random() < _DROP_SHARE:
-            counters.dropped += 1  # as if this consumer had crashed: its lease will expire
-            continue
-        if await queue.release(task_id):
-            counters.processed += 1
-
-
-async def _process(task_data: Any) -> None:
-    await asyncio.sleep(random.uniform(*_WORK))
-    if task_data.get("poison"):
-        raise RuntimeError(f"poison task {task_data['value']}")
+async def _handle(data: Any, ctx: TaskContext) -> None:
+    """The demo's work: returns (released), raises (retried), or ``Fail`` (dead letter)."""
+    if data["invalid"]:
+        raise Fail(f"task {data['value']} is invalid")
+    slow = random.random() < _SLOW_SHARE
+    await asyncio.sleep(_TIME_LIMIT * 2 if slow else random.uniform(*_WORK))
+    if data["poison"]:
+        raise RuntimeError(f"poison task {data['value']} (attempt {ctx.attempt})")
     if random.random() < _FAIL_SHARE:
-        raise RuntimeError(f"task {task_data['value']} failed at random")
+        raise RuntimeError(f"task {data['value']} failed at random")
 
 
-async def _report(queue: Arque, counters: _Counters, say: Callable[[str], None]) -> None:
+async def _report(queue: Arque, worker: Worker, counts: Counts, view: View) -> None:
+    """Show the states and the throughput once a second."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    processed = 0
-    for tick in itertools.count(1):
+    tick = 0
+    while True:
+        tick += 1
         await asyncio.sleep(max(0.0, started + tick - loop.time()))
-        stats = await queue.stats()
-        per_second = counters.processed - processed
-        say(f"{_stats_line(f'{tick:5d}s', stats)}  processed/s {per_second:5d}")
-        processed = counters.processed
-
-
-def _stats_line(when: str, stats: QueueStats) -> str:
-    return (f"{when:>6}  pending {stats.pending:5d}  delayed {stats.delayed:5d}  "
-            f"working {stats.working:5d}  failed {stats.failed:5d}")
+        counts.take(worker.stats())
+        view.show(tick, await queue.stats(), counts)
