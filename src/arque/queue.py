@@ -266,8 +266,8 @@ class Arque:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         args = [max_tasks, self.working_limit, self.requeue_limit, self.max_failed]
+        reply = await self._scripts.call("dequeue", args)
         while True:
-            reply = await self._scripts.call("dequeue", args)
             status, wait_ms = int(reply[0]), int(reply[1])
             if status == 1:
                 return await self._decode(reply)
@@ -281,25 +281,26 @@ class Arque:
                 if remaining <= 0:
                     return []
                 wait = min(wait, remaining)
-            await self._wait(wait, exact)
+            reply = await self._wait_then_take(wait, exact, args)
 
-    async def _wait(self, seconds: float, exact: bool) -> None:
-        """Block in Redis until the marker is raised, for up to ``seconds``.
+    async def _wait_then_take(self, seconds: float, exact: bool, args: list[int]) -> Any:
+        """Block in Redis until the marker is raised, for up to ``seconds``, then dequeue.
 
+        The block and the dequeue go in one pipeline: Redis runs the dequeue
+        the moment the block ends, so a wake-up costs no extra round trip.
         Redis times blocking commands out on its cron, up to 100 ms late, so
         an ``exact`` wait (for a due time) is ended by a timer of ours that
         raises the marker from another pooled connection.
         """
         if seconds <= 0.002:
             await asyncio.sleep(max(seconds, 0.0))
-            return
+            return await self._scripts.call("dequeue", args)
         timer = None
         if exact:
             timer = asyncio.get_running_loop().call_later(seconds, self._wake_later)
         try:
-            await self._redis.bzpopmin(self.keys.marker, timeout=seconds + _SERVER_TIMEOUT_SLACK)
-        except REDIS_ERRORS as exc:
-            raise translate(exc) from exc
+            block = ("BZPOPMIN", self.keys.marker, seconds + _SERVER_TIMEOUT_SLACK)
+            return await self._scripts.call_after(block, "dequeue", args)
         finally:
             if timer is not None:
                 timer.cancel()

@@ -86,6 +86,28 @@ class Scripts:
         except REDIS_ERRORS as exc:
             raise translate(exc) from exc
 
+    async def call_after(self, first: Sequence[Arg], name: str, args: Sequence[Arg]) -> Any:
+        """Send ``first`` (a blocking command) and script ``name`` in one pipeline.
+
+        Redis runs the script as soon as ``first`` returns, one round trip for
+        both; returns the script's reply.
+        """
+        command = self._command(name, args)
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.execute_command(*first)
+                pipe.execute_command(*command, NEVER_DECODE=True)
+                _, reply = await pipe.execute(raise_on_error=False)
+        except REDIS_ERRORS as exc:
+            raise translate(exc) from exc
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            return await self.call(name, args)
+        if isinstance(reply, REDIS_ERRORS):
+            raise translate(reply) from reply
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
     def call_sync(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name`` on a synchronous client."""
         command = self._command(name, args)
