@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import records
+from .batching import Coalescer
 from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError, translate
 from .keys import QueueKeys
 from .records import DeadLetter, DeadReason, QueueStats
@@ -145,6 +146,9 @@ class Arque:
         # Replies of scripts come undecoded; a client in str mode gets str payloads, as in 1.1.0.
         self._decode_text = _decodes_responses(redis)
         self._scripts = Scripts(redis, self.keys)
+        # Concurrent enqueues and releases share round trips (see batching.py).
+        self._enqueues: Coalescer[list[str | bytes | int], int] = Coalescer(self._send_enqueues)
+        self._releases: Coalescer[str, bool] = Coalescer(self.release_many)
         self._run_sweep = False
         self._wakers: set[asyncio.Future[None]] = set()
         self._block_cap = _block_cap(redis)
@@ -191,10 +195,15 @@ class Arque:
         (seconds) or ``at`` (an aware datetime) defer it.
         """
         args = self._task_args(task, task_id, task_timeout, delay, at)
-        added = await self._scripts.call("enqueue", [1, *args])
-        if not added[0]:
+        if not await self._enqueues.submit(args):
             logger.debug("enqueue of live task %s ignored", args[0])
         return str(args[0])
+
+    async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
+        args: list[str | bytes | int] = [len(tasks)]
+        for task_args in tasks:
+            args += task_args
+        return [int(flag) for flag in await self._scripts.call("enqueue", args)]
 
     async def enqueue_many(
         self, tasks: Iterable[Any], task_ids: Sequence[str] | None = None,
@@ -335,7 +344,7 @@ class Arque:
 
     async def release(self, task_id: str) -> bool:
         """Acknowledge a task as done; its keys are deleted. False when refused."""
-        return (await self.release_many([task_id]))[0]
+        return await self._releases.submit(task_id)
 
     async def release_many(self, task_ids: Sequence[str]) -> list[bool]:
         """Release many tasks in one round trip; per task, whether it was applied."""
