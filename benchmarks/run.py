@@ -45,7 +45,14 @@ PEERS: dict[str, dict] = {
         "env": "arque",
         "pip": ["-e", str(REPO)],
         "script": "arque_.py",
-        "doc": "this repo (editable install), hand-written consumer loop: 100 coroutines dequeue/release",
+        "doc": "this repo (editable install), its own `Worker(queue, handler, concurrency=100)`",
+    },
+    "arque-loop": {
+        "env": "arque",
+        "pip": ["-e", str(REPO)],
+        "script": "arque_.py",
+        "args": ["--variant", "loop"],
+        "doc": "this repo, hand-written consumer loop: 100 coroutines dequeue/release",
     },
     "arque-batch": {
         "env": "arque",

@@ -1,10 +1,9 @@
-"""arque adapter (this repository), written against arque's queue API.
+"""arque adapter (this repository), written against arque's public API.
 
-There is no Worker runtime yet, so the drain and latency scenarios use a
-hand-written consumer loop over the public API:
-
-* default variant: 100 coroutines, each ``dequeue(timeout=1.0)`` (blocks in
-  Redis) then ``release(task_id)``;
+* default variant: arque's own ``Worker(queue, handler, concurrency=100)``,
+  as each peer runs its own worker;
+* ``loop`` variant: a hand-written consumer loop, 100 coroutines, each
+  ``dequeue(timeout=1.0)`` (blocks in Redis) then ``release(task_id)``;
 * ``batch`` variant: a few loops, each ``dequeue_many(100, timeout=1.0)``, runs the
   handlers concurrently, then ``release_many(ids)``.
 
@@ -19,6 +18,11 @@ import redis.asyncio as redis
 from _common import Adapter, main
 
 from arque import Arque
+
+try:
+    from arque import Worker
+except ImportError:  # an arque from before the worker runtime
+    Worker = None
 
 BATCH_LOOPS = 2
 BATCH = 100
@@ -46,6 +50,16 @@ class ArqueAdapter(Adapter):
         await self.q.enqueue_many(payloads)
 
     async def run_worker(self, handler, concurrency: int) -> None:
+        if not self.variant:
+            if Worker is None:
+                raise RuntimeError("this arque has no Worker yet")
+
+            async def job(data, ctx) -> None:
+                await handler(data)
+
+            self._worker = Worker(self.q, job, concurrency=concurrency)
+            await self._worker.run()
+            return
         if self.variant == "batch":
             if not hasattr(self.q, "dequeue_many") or not hasattr(self.q, "release_many"):
                 raise RuntimeError("this arque has no dequeue_many/release_many yet")
@@ -73,6 +87,8 @@ class ArqueAdapter(Adapter):
 
     async def stop_worker(self) -> None:
         self._stop.set()
+        if getattr(self, "_worker", None) is not None:
+            self._worker.stop()
 
 
 if __name__ == "__main__":

@@ -25,19 +25,20 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   if redis.call('HEXISTS', tasks, id) == 1 then
     added[#added + 1] = 0
   else
-    local meta = {t = timeout, a = 0, r = 0, q = 0, e = now}
     local due = -1
     if at >= 0 then due = at elseif delay > 0 then due = now + delay end
+    -- The metadata JSON is written by hand here: cheaper than cjson on the hot path.
+    local meta
     if due > now then
-      meta['dp'] = 1
-      meta['dt'] = due
+      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d,"dp":1,"dt":%d}', timeout, now, due)
       redis.call('ZADD', delayed, due, id)
       if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
     else
+      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d}', timeout, now)
       redis.call('LPUSH', pending, id)
       ready = true
     end
-    redis.call('HSET', tasks, id, cjson.encode(meta))
+    redis.call('HSET', tasks, id, meta)
     redis.call('HSET', payloads, id, payload)
     added[#added + 1] = 1
   end

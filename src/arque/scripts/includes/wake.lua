@@ -1,6 +1,5 @@
--- wake: raise the marker that idle consumers block on (BZPOPMIN), once.
+-- wake: raise the marker that idle consumers block on (BZPOPMIN). One ZADD:
+-- when the marker is up already it changes nothing (and is not propagated).
 local function wake(marker)
-  if redis.call('EXISTS', marker) == 0 then
-    redis.call('ZADD', marker, 0, 'ready')
-  end
+  redis.call('ZADD', marker, 0, 'ready')
 end
