@@ -36,7 +36,7 @@ REPO = HERE.parent
 ENVS = HERE / ".envs"
 WORK = HERE / ".work"
 sys.path.insert(0, str(HERE / "peers"))
-from _common import Resp  # noqa: E402
+from _common import Resp
 
 # One entry per measured column.  Entries sharing an ``env`` share a virtualenv.
 # ``pip`` is what is installed into that env (exact pins; dependencies resolved by pip).
@@ -179,7 +179,7 @@ def find_python(minimum: tuple[int, int] | None) -> str | None:
         try:
             out = subprocess.run(
                 [c, "-c", "import sys, venv; print(*sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=20,
+                check=False, capture_output=True, text=True, timeout=20,
             )
         except (OSError, subprocess.SubprocessError):
             continue
@@ -207,7 +207,7 @@ def ensure_env(env: str, pip_args: list[str], minimum: tuple[int, int] | None) -
     subprocess.run([base, "-m", "venv", str(path)], check=True, capture_output=True)
     r = subprocess.run(
         [str(py), "-m", "pip", "install", "-q", *pip_args],
-        capture_output=True, text=True, timeout=900,
+        check=False, capture_output=True, text=True, timeout=900,
     )
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
@@ -330,7 +330,7 @@ def loadavg() -> str:
 def machine() -> dict:
     cpu = "?"
     try:
-        for ln in open("/proc/cpuinfo"):
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
             if ln.startswith("model name"):
                 cpu = ln.split(":", 1)[1].strip()
                 break
@@ -338,7 +338,7 @@ def machine() -> dict:
         pass
     mem = "?"
     try:
-        for ln in open("/proc/meminfo"):
+        for ln in Path("/proc/meminfo").read_text().splitlines():
             if ln.startswith("MemTotal"):
                 mem = f"{int(ln.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -159,19 +160,19 @@ async def test_exception_retries_with_growing_bounded_backoff(
     async with running(Worker(queue, handler, backoff=backoff)) as worker:
         deadline = time.monotonic() + 30
         last = None
-        while len(delays) < 4:  # each requeue sets a new due time: due - now is its delay
+        while len(delays) < 4:  # each requeue records its time and the due time it set
             assert time.monotonic() < deadline, delays
-            score = await redis.zscore(queue.keys.delayed, "flaky")
-            if score is not None and score != last:
-                seconds, micros = await redis.time()
-                delays.append(score / 1000 - (seconds + micros / 1e6))
-                last = score
+            raw = await redis.hget(queue.keys.tasks, "flaky")
+            meta = json.loads(raw) if raw is not None else {}
+            if "dt" in meta and meta["dt"] != last:
+                delays.append((meta["dt"] - meta["rt"]) / 1000)
+                last = meta["dt"]
             await asyncio.sleep(0.005)
         await wait_for(lambda: queue.get_failed("flaky"))
         stats = worker.stats()
     caps = [0.2, 0.4, 0.5, 0.5]
-    for delay, cap in zip(delays, caps):  # observed within a poll of the requeue
-        assert cap - 0.1 < delay <= cap + 0.01, (delays, caps)
+    for delay, cap in zip(delays, caps):  # as Redis recorded them: exact to the ms
+        assert cap - 0.002 <= delay <= cap + 0.002, (delays, caps)
     assert delays[1] > delays[0]
     dead = await queue.get_failed("flaky")
     assert dead is not None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -34,7 +35,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 CONCURRENCY = 100
@@ -189,7 +191,7 @@ def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     if not s:
         return float("nan")
-    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, round(q / 100 * len(s) + 0.5) - 1))
     return s[k]
 
 
@@ -204,10 +206,8 @@ async def _stop(adapter: Adapter, worker: asyncio.Task, timeout: float = 10.0) -
         await asyncio.wait_for(asyncio.shield(worker), timeout)
     except BaseException:  # noqa: BLE001
         worker.cancel()
-        try:
+        with contextlib.suppress(BaseException):
             await asyncio.wait_for(worker, 2)
-        except BaseException:  # noqa: BLE001
-            pass
 
 
 # --------------------------------------------------------------------------- scenarios
