@@ -164,16 +164,27 @@ class Arque:
         self, task: Any, task_id: str | None, task_timeout: float | None,
         delay: float | None, at: datetime | None,
     ) -> list[str | bytes | int]:
-        if task_id is None:
-            task_id = uuid.uuid4().hex
-        elif not isinstance(task_id, str) or not task_id:
-            raise InvalidArgument(f"task_id must be a non-empty string, got {task_id!r}")
+        return self._payload_args(task, task_id, self._timing_args(task_timeout, delay, at))
+
+    def _timing_args(
+        self, task_timeout: float | None, delay: float | None, at: datetime | None
+    ) -> tuple[int, int, int]:
+        """``(timeout_ms, delay_ms, at_ms)`` checked, -1 for none."""
         timeout = self.task_timeout if task_timeout is None else task_timeout
         timeout_ms = max(1, round(_number("task_timeout", timeout, positive=True) * 1000))
         delay_ms = -1 if delay is None else round(_number("delay", delay, positive=False) * 1000)
         if at is not None and delay is not None:
             raise InvalidArgument("give either delay or at, not both")
         at_ms = -1 if at is None else _epoch_ms(at)
+        return timeout_ms, delay_ms, at_ms
+
+    def _payload_args(
+        self, task: Any, task_id: str | None, timing: tuple[int, int, int]
+    ) -> list[str | bytes | int]:
+        if task_id is None:
+            task_id = uuid.uuid4().hex
+        elif not isinstance(task_id, str) or not task_id:
+            raise InvalidArgument(f"task_id must be a non-empty string, got {task_id!r}")
         try:
             payload = self._serializer.dumps(task)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -183,7 +194,7 @@ class Arque:
             raise PayloadTooLarge(
                 f"task {task_id!r} is {size} bytes encoded, over max_payload_size={self.max_payload_size}"
             )
-        return [task_id, payload, timeout_ms, delay_ms, at_ms]
+        return [task_id, payload, *timing]
 
     async def enqueue(
         self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
@@ -218,9 +229,10 @@ class Arque:
         if task_ids is not None and len(task_ids) != len(payloads):
             raise InvalidArgument(f"{len(task_ids)} task_ids for {len(payloads)} tasks")
         ids: Sequence[str | None] = task_ids if task_ids is not None else [None] * len(payloads)
+        timing = self._timing_args(task_timeout, delay, at)
         args: list[str | bytes | int] = [len(payloads)]
         for task, task_id in zip(payloads, ids):
-            args += self._task_args(task, task_id, task_timeout, delay, at)
+            args += self._payload_args(task, task_id, timing)
         if payloads:
             await self._scripts.call("enqueue", args)
         return [str(args[1 + 5 * i]) for i in range(len(payloads))]

@@ -13,6 +13,7 @@
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
 -- returns {status, wait_ms, then 5 per task: id, token, payload, attempt, deadline_ms}
+-- (needs Redis >= 6.2: RPOP with a count)
 --   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none)
 --   status 1: tasks handed out
 --   status 2: working_limit reached
@@ -41,31 +42,49 @@ end
 
 local out = {1, -1}
 local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
-while (#out - 2) / 5 < max_tasks do
-  local id = redis.call('RPOP', pending)
-  if not id then break end
-  local raw = redis.call('HGET', tasks, id)
-  local meta
-  if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
-  if not raw then
-    dead_letter(failed, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
-  elseif meta['a'] >= requeue_limit then
-    dead_letter(failed, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
-  else
-    meta['a'] = meta['a'] + 1
-    meta['d'] = now
-    local token = meta['a'] .. '-' .. stamp
-    local deadline = now + meta['t']
-    redis.call('HSET', tasks, id, cjson.encode(meta))
-    redis.call('HSET', leases, id, token)
-    redis.call('ZADD', working, deadline, id)
-    local payload = redis.call('HGET', payloads, id)
-    out[#out + 1] = id
-    out[#out + 1] = token
-    out[#out + 1] = payload
-    out[#out + 1] = meta['a']
-    out[#out + 1] = deadline
+-- Ids come off pending in chunks (RPOP with a count, Redis >= 6.2), and each
+-- chunk is read and written with one command per key.
+local left = max_tasks
+while left > 0 do
+  local asked = math.min(left, 500)
+  local ids = redis.call('RPOP', pending, asked)
+  if not ids then break end
+  local raws = redis.call('HMGET', tasks, unpack(ids))
+  local bodies = redis.call('HMGET', payloads, unpack(ids))
+  local metas, leased, deadlines = {}, {}, {}
+  for j, id in ipairs(ids) do
+    local raw = raws[j]
+    local meta
+    if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
+    if not raw then
+      dead_letter(failed, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
+    elseif meta['a'] >= requeue_limit then
+      dead_letter(failed, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+    else
+      meta['a'] = meta['a'] + 1
+      meta['d'] = now
+      local token = meta['a'] .. '-' .. stamp
+      local deadline = now + meta['t']
+      metas[#metas + 1] = id
+      metas[#metas + 1] = cjson.encode(meta)
+      leased[#leased + 1] = id
+      leased[#leased + 1] = token
+      deadlines[#deadlines + 1] = deadline
+      deadlines[#deadlines + 1] = id
+      out[#out + 1] = id
+      out[#out + 1] = token
+      out[#out + 1] = bodies[j]
+      out[#out + 1] = meta['a']
+      out[#out + 1] = deadline
+      left = left - 1
+    end
   end
+  if #metas > 0 then
+    redis.call('HSET', tasks, unpack(metas))
+    redis.call('HSET', leases, unpack(leased))
+    redis.call('ZADD', working, unpack(deadlines))
+  end
+  if #ids < asked then break end
 end
 
 if #out == 2 then

@@ -18,13 +18,25 @@ if err then return err end
 local now = now_ms()
 local added = {}
 local ready, head_moved = false, false
+-- Writes go out in chunks, one LPUSH and one HSET per key for many tasks.
+local ready_ids, metas, bodies, seen = {}, {}, {}, {}
+local function flush()
+  if #ready_ids > 0 then redis.call('LPUSH', pending, unpack(ready_ids)) end
+  if #metas > 0 then
+    redis.call('HSET', tasks, unpack(metas))
+    redis.call('HSET', payloads, unpack(bodies))
+  end
+  ready_ids, metas, bodies = {}, {}, {}
+end
+
 for i = 0, tonumber(ARGV[1]) - 1 do
   local base = 2 + i * 5
   local id, payload = ARGV[base], ARGV[base + 1]
   local timeout, delay, at = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
-  if redis.call('HEXISTS', tasks, id) == 1 then
+  if seen[id] or redis.call('HEXISTS', tasks, id) == 1 then
     added[#added + 1] = 0
   else
+    seen[id] = true
     local due = -1
     if at >= 0 then due = at elseif delay > 0 then due = now + delay end
     -- The metadata JSON is written by hand here: cheaper than cjson on the hot path.
@@ -35,14 +47,18 @@ for i = 0, tonumber(ARGV[1]) - 1 do
       if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
     else
       meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d}', timeout, now)
-      redis.call('LPUSH', pending, id)
+      ready_ids[#ready_ids + 1] = id
       ready = true
     end
-    redis.call('HSET', tasks, id, meta)
-    redis.call('HSET', payloads, id, payload)
+    metas[#metas + 1] = id
+    metas[#metas + 1] = meta
+    bodies[#bodies + 1] = id
+    bodies[#bodies + 1] = payload
     added[#added + 1] = 1
+    if #metas >= 1000 then flush() end
   end
 end
+flush()
 -- A consumer waiting for the old earliest due time must look again.
 if ready or head_moved then wake(marker) end
 return added
