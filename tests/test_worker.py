@@ -169,6 +169,7 @@ async def test_exception_retries_with_growing_bounded_backoff(
                 last = meta["dt"]
             await asyncio.sleep(0.005)
         await wait_for(lambda: queue.get_failed("flaky"))
+        await wait_for(lambda: worker.stats().dead_lettered == 1)  # counted once the reply is in
         stats = worker.stats()
     caps = [0.2, 0.4, 0.5, 0.5]
     for delay, cap in zip(delays, caps):  # as Redis recorded them: exact to the ms

@@ -16,6 +16,9 @@ from ..queue import Arque, TaskId
 
 __all__ = ["Counters", "InFlight", "Record", "Slots", "WorkerStats"]
 
+# Leases shorter than this (three idle ticks of the heartbeat) wake it at once.
+_WAKE_BELOW = 3.0
+
 
 @dataclass(eq=False)
 class Record:
@@ -63,7 +66,9 @@ class InFlight:
 
     def add(self, record: Record) -> None:
         with self._lock:
-            wake = not self._records or record.lease < self._shortest
+            # The heartbeat looks every second anyway; only a lease it could miss
+            # wakes it (waking the thread on each arrival costs the loop the GIL).
+            wake = record.lease < min(self._shortest, _WAKE_BELOW)
             self._shortest = min(self._shortest, record.lease)
             self._records[record.key] = record
         if wake:
@@ -73,6 +78,8 @@ class InFlight:
         with self._lock:
             if self._records.get(record.key) is record:
                 del self._records[record.key]
+                if not self._records:
+                    self._shortest = float("inf")
 
     def snapshot(self) -> list[Record]:
         with self._lock:
