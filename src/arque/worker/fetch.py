@@ -78,6 +78,8 @@ class Fetcher:
             probe = not got
             for task_id, data in got:
                 self._accept(task_id, data)
+            if got:  # let the handlers start before the next fetch is built and sent
+                await asyncio.sleep(0)
 
     async def _fetch(self, reserved: int) -> list[tuple[TaskId, Any]]:
         self.busy = True
