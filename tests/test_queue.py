@@ -323,6 +323,10 @@ async def test_dead_letter_admin(redis: aioredis.Redis, queue_name: str) -> None
     listed = await queue.list_failed()
     assert [r.task_id for r in listed] == ["t3", "t2", "t1", "t0"]  # newest first
     assert [r.task_id for r in await queue.list_failed(limit=2, offset=1)] == ["t2", "t1"]
+    by_reason = await queue.list_failed(reason=DeadReason.RETRIES_EXHAUSTED, offset=1)
+    assert [r.task_id for r in by_reason] == ["t1", "t0"]
+    assert [r.task_id for r in await queue.list_failed(reason="rejected")] == ["t3"]
+    assert await queue.list_failed(reason="poison_pill") == []
     assert await queue.replay_failed("nope") == 0
     assert await queue.replay_failed(reason=DeadReason.REJECTED) == 1
     assert (await queue.dequeue())[0] == "t3"

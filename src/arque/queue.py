@@ -17,7 +17,7 @@ from typing import Any
 
 from . import records
 from .batching import Coalescer
-from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError, translate
+from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError
 from .keys import QueueKeys
 from .records import DeadLetter, DeadReason, QueueStats
 from .scripts import Scripts
@@ -179,8 +179,9 @@ class Arque:
         return timeout_ms, delay_ms, at_ms
 
     def _payload_args(
-        self, task: Any, task_id: str | None, timing: tuple[int, int, int]
+        self, task: Any, task_id: str | None, timing: tuple[int, ...]
     ) -> list[str | bytes | int]:
+        """``[task_id, payload, *timing]``, the payload encoded and checked."""
         if task_id is None:
             task_id = uuid.uuid4().hex
         elif not isinstance(task_id, str) or not task_id:
@@ -211,7 +212,7 @@ class Arque:
         return str(args[0])
 
     async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
-        args: list[str | bytes | int] = [len(tasks)]
+        args: list[str | bytes | int] = [len(tasks), 0]
         for task_args in tasks:
             args += task_args
         return [int(flag) for flag in await self._scripts.call("enqueue", args)]
@@ -229,13 +230,13 @@ class Arque:
         if task_ids is not None and len(task_ids) != len(payloads):
             raise InvalidArgument(f"{len(task_ids)} task_ids for {len(payloads)} tasks")
         ids: Sequence[str | None] = task_ids if task_ids is not None else [None] * len(payloads)
-        timing = self._timing_args(task_timeout, delay, at)
-        args: list[str | bytes | int] = [len(payloads)]
+        # One timing for the whole batch: sent once, two arguments per task.
+        args: list[str | bytes | int] = [len(payloads), 1, *self._timing_args(task_timeout, delay, at)]
         for task, task_id in zip(payloads, ids):
-            args += self._payload_args(task, task_id, timing)
+            args += self._payload_args(task, task_id, ())
         if payloads:
             await self._scripts.call("enqueue", args)
-        return [str(args[1 + 5 * i]) for i in range(len(payloads))]
+        return [str(args[5 + 2 * i]) for i in range(len(payloads))]
 
     def enqueue_sync(
         self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
@@ -243,7 +244,7 @@ class Arque:
     ) -> str:
         """``enqueue`` for a synchronous ``redis.Redis`` client."""
         args = self._task_args(task, task_id, task_timeout, delay, at)
-        self._scripts.call_sync("enqueue", [1, *args])
+        self._scripts.call_sync("enqueue", [1, 0, *args])
         return str(args[0])
 
     # -- consuming -----------------------------------------------------------
@@ -487,16 +488,28 @@ class Arque:
         meta, state, _ = found
         return records.task_stats(meta, state, state == "delayed")
 
-    async def list_failed(self, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
-        """Dead letters, newest first."""
+    async def list_failed(
+        self, limit: int = 100, offset: int = 0, *, reason: DeadReason | str | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first (only those of ``reason`` if given), in one round trip."""
         limit = _limit("limit", limit, 100)
         offset = _limit("offset", offset, 0, allow_zero=True)
+        why = "" if reason is None else reason.value if isinstance(reason, DeadReason) else reason
+        reply = await self._scripts.call("list_failed", [offset, limit, why])
+        found = []
+        for i in range(0, len(reply), 3):
+            raw_id, raw_meta, payload = reply[i : i + 3]
+            if raw_meta is not None:
+                meta = records.parse_meta(raw_meta)
+                found.append(self._dead_letter(records.text(raw_id), meta, payload))
+        return found
+
+    def _dead_letter(self, task_id: str, meta: dict[str, Any], payload: Any) -> DeadLetter:
         try:
-            ids = await self._redis.zrevrange(self.keys.failed, offset, offset + limit - 1)
-        except REDIS_ERRORS as exc:
-            raise translate(exc) from exc
-        found = [await self.get_failed(records.text(i)) for i in ids]
-        return [record for record in found if record is not None]
+            data = self._serializer.loads(payload.decode() if self._decode_text else payload)
+        except Exception:  # noqa: BLE001 - show what is stored when it cannot be decoded
+            data = payload
+        return records.dead_letter(task_id, meta, data)
 
     async def get_failed(self, task_id: str) -> DeadLetter | None:
         """One dead letter, or None when ``task_id`` is not in dead letters."""
@@ -504,11 +517,7 @@ class Arque:
         if found is None or found[1] != "failed":
             return None
         meta, _, payload = found
-        try:
-            data = self._serializer.loads(payload.decode() if self._decode_text else payload)
-        except Exception:  # noqa: BLE001 - show what is stored when it cannot be decoded
-            data = payload
-        return records.dead_letter(task_id, meta, data)
+        return self._dead_letter(task_id, meta, payload)
 
     async def replay_failed(self, task_id: str | None = None, *, reason: str | None = None) -> int:
         """Put dead letters back to pending with fresh attempts: one, those of a ``reason``, or all.
@@ -529,12 +538,9 @@ class Arque:
             while count := int(await self._scripts.call(script, ["", _SCAN_LIMIT])):
                 done += count
             return done
-        reason = reason.value if isinstance(reason, DeadReason) else reason
         chosen: list[str] = []
-        offset = 0
-        while page := await self.list_failed(limit=_SCAN_LIMIT, offset=offset):
-            chosen += [r.task_id for r in page if r.reason == reason]
-            offset += len(page)
+        while page := await self.list_failed(limit=_SCAN_LIMIT, offset=len(chosen), reason=reason):
+            chosen += [r.task_id for r in page]
         return sum([int(await self._scripts.call(script, [i, 1])) for i in chosen])
 
 

@@ -90,11 +90,10 @@ def list_(settings: Settings, limit: int, offset: int, reason: str | None, as_js
 async def _of_reason(queue: Arque, reason: str) -> Any:
     """Every dead letter of ``reason``, newest first, read a page at a time."""
     offset = 0
-    while page := await queue.list_failed(limit=_CHUNK, offset=offset):
+    while page := await queue.list_failed(limit=_CHUNK, offset=offset, reason=reason):
         offset += len(page)
         for letter in page:
-            if letter.reason == reason:
-                yield letter
+            yield letter
 
 
 def _of(reason: str | None) -> str:

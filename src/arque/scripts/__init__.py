@@ -38,6 +38,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "purge": ("failed", "tasks", "payloads"),
     "stats": ("pending", "delayed", "working", "failed"),
     "inspect": ("tasks", "payloads", "working", "delayed", "failed"),
+    "list_failed": ("failed", "tasks", "payloads"),
 }
 
 Arg = str | bytes | int | float

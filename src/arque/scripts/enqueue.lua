@@ -5,8 +5,10 @@
 -- KEYS[3] tasks     HASH  id -> metadata JSON
 -- KEYS[4] payloads  HASH  id -> payload
 -- KEYS[5] marker    ZSET  wake-up flag for idle consumers
--- ARGV[1] count     number of tasks that follow, 5 arguments each:
--- ARGV[n] task_id, payload, timeout_ms, delay_ms (-1: none), at_ms (-1: none)
+-- ARGV[1] count     number of tasks that follow
+-- ARGV[2] shared    1: ARGV[3..5] give timeout_ms, delay_ms, at_ms for every task and
+--                   2 arguments follow per task; 0: 5 arguments follow per task:
+-- ARGV[n] task_id, payload[, timeout_ms, delay_ms (-1: none), at_ms (-1: none)]
 -- returns a list with, per task, 1 if it was added, 0 if its id was live
 --@include now_ms
 --@include ensure_types
@@ -29,10 +31,19 @@ local function flush()
   ready_ids, metas, bodies = {}, {}, {}
 end
 
+local shared = ARGV[2] == '1'
+local stride, first = 5, 3
+local timeout, delay, at
+if shared then
+  stride, first = 2, 6
+  timeout, delay, at = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+end
 for i = 0, tonumber(ARGV[1]) - 1 do
-  local base = 2 + i * 5
+  local base = first + i * stride
   local id, payload = ARGV[base], ARGV[base + 1]
-  local timeout, delay, at = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  if not shared then
+    timeout, delay, at = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  end
   if seen[id] or redis.call('HEXISTS', tasks, id) == 1 then
     added[#added + 1] = 0
   else
