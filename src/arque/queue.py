@@ -40,6 +40,8 @@ _BLOCK_CAP = 2.0
 # Redis times blocking commands out on its cron (10 Hz by default), up to
 # 100 ms late; waits for a due time are timed on the client instead.
 _SERVER_TIMEOUT_SLACK = 0.25
+# A timed wake-up is raised this much before the due time: its own round trip.
+_WAKE_LEAD = 0.0005
 _SCAN_LIMIT = 1000
 
 
@@ -288,6 +290,8 @@ class Arque:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         args = [max_tasks, self.working_limit, self.requeue_limit, self.max_failed]
+        # ``asked``: when the script that gave ``reply`` ran, near enough, on our clock.
+        asked = loop.time()
         reply = await self._scripts.call("dequeue", args)
         while True:
             status, wait_ms = int(reply[0]), int(reply[1])
@@ -297,15 +301,19 @@ class Arque:
                 return OVERLOADED
             wait, exact = self._block_cap, False
             if 0 <= wait_ms < self._block_cap * 1000:
-                wait, exact = wait_ms / 1000.0, True
+                # Due wait_ms after the script ran; the wake-up itself takes a round trip.
+                wait = max(0.0, wait_ms / 1000.0 - (loop.time() - asked) - _WAKE_LEAD)
+                exact = True
             if deadline is not None:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return []
                 wait = min(wait, remaining)
-            reply = await self._wait_then_take(wait, exact, args)
+            reply, asked = await self._wait_then_take(wait, exact, args)
 
-    async def _wait_then_take(self, seconds: float, exact: bool, args: list[int]) -> Any:
+    async def _wait_then_take(
+        self, seconds: float, exact: bool, args: list[int]
+    ) -> tuple[Any, float]:
         """Block in Redis until the marker is raised, for up to ``seconds``, then dequeue.
 
         The block and the dequeue go in one pipeline: Redis runs the dequeue
@@ -314,15 +322,18 @@ class Arque:
         an ``exact`` wait (for a due time) is ended by a timer of ours that
         raises the marker from another pooled connection.
         """
+        loop = asyncio.get_running_loop()
         if seconds <= 0.002:
             await asyncio.sleep(max(seconds, 0.0))
-            return await self._scripts.call("dequeue", args)
+            asked = loop.time()
+            return await self._scripts.call("dequeue", args), asked
         timer = None
         if exact:
-            timer = asyncio.get_running_loop().call_later(seconds, self._wake_later)
+            timer = loop.call_later(seconds, self._wake_later)
         try:
             block = ("BZPOPMIN", self.keys.marker, seconds + _SERVER_TIMEOUT_SLACK)
-            return await self._scripts.call_after(block, "dequeue", args)
+            reply = await self._scripts.call_after(block, "dequeue", args)
+            return reply, loop.time()  # the script ran when the block ended: just now
         finally:
             if timer is not None:
                 timer.cancel()
