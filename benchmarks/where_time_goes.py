@@ -1,6 +1,6 @@
 """Where arque's time goes: the server's cost per task, then the client's profile.
 
-    .venv/bin/python benchmarks/profile.py [--tasks 20000] [--top 20]
+    .venv/bin/python benchmarks/where_time_goes.py [--tasks 20000] [--top 20]
 
 Starts a private redis-server (arque.testing), then:
 
