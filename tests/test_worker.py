@@ -16,21 +16,11 @@ import redis.asyncio as aioredis
 
 from arque import Arque, InvalidArgument
 from arque.worker import Backoff, Fail, Health, Retry, TaskContext, Worker, error_text
+from helpers import wait_until
 
 Handler = Callable[[Any, TaskContext], Awaitable[Any]]
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    """Poll ``predicate`` (sync or async) until true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager
@@ -38,7 +28,7 @@ async def running(worker: Worker) -> AsyncIterator[Worker]:
     """Run ``worker`` in the background; stop it gracefully on exit."""
     task = asyncio.ensure_future(worker.run())
     try:
-        await wait_for(lambda: worker.stats().state != "created" or task.done())
+        await wait_until(lambda: worker.stats().state != "created" or task.done())
         yield worker
     finally:
         worker.stop()
@@ -134,7 +124,7 @@ async def test_success_releases_in_batches(redis: aioredis.Redis, queue_name: st
         await asyncio.sleep(0.001)
 
     async with running(Worker(queue, handler, concurrency=10)) as worker:
-        await wait_for(lambda: worker.stats().released == 60)
+        await wait_until(lambda: worker.stats().released == 60)
         stats = worker.stats()
     assert sorted(s[0] for s in seen) == sorted(ids)
     assert {s[1] for s in seen} == {1} and {s[2] for s in seen} == {queue_name}
@@ -168,8 +158,8 @@ async def test_exception_retries_with_growing_bounded_backoff(
                 delays.append((meta["dt"] - meta["rt"]) / 1000)
                 last = meta["dt"]
             await asyncio.sleep(0.005)
-        await wait_for(lambda: queue.get_failed("flaky"))
-        await wait_for(lambda: worker.stats().dead_lettered == 1)  # counted once the reply is in
+        await wait_until(lambda: queue.get_failed("flaky"))
+        await wait_until(lambda: worker.stats().dead_lettered == 1)  # counted once the reply is in
         stats = worker.stats()
     caps = [0.2, 0.4, 0.5, 0.5]
     for delay, cap in zip(delays, caps):  # as Redis recorded them: exact to the ms
@@ -195,7 +185,7 @@ async def test_retry_delay_is_respected(redis: aioredis.Redis, queue_name: str) 
 
     slow = Backoff(base=60, jitter=False)  # would be obvious if used instead
     async with running(Worker(queue, handler, backoff=slow)) as worker:
-        await wait_for(lambda: worker.stats().released == 1)
+        await wait_until(lambda: worker.stats().released == 1)
     assert len(starts) == 2
     assert 0.75 <= starts[1] - starts[0] < 5.0
     assert await drained(queue)
@@ -209,8 +199,8 @@ async def test_fail_dead_letters_at_once(redis: aioredis.Redis, queue_name: str)
         raise Fail("payload makes no sense")
 
     async with running(Worker(queue, handler)) as worker:
-        await wait_for(lambda: queue.get_failed("poison"))
-        await wait_for(lambda: worker.stats().dead_lettered == 1)
+        await wait_until(lambda: queue.get_failed("poison"))
+        await wait_until(lambda: worker.stats().dead_lettered == 1)
     dead = await queue.get_failed("poison")
     assert dead is not None
     assert (dead.reason, dead.attempts, dead.data) == ("rejected", 1, {"bad": True})
@@ -239,7 +229,7 @@ async def test_timed_out_handler_is_cancelled_and_retried(
     # "lease-bound" would also get 0.6 s, but its own lease (0.4 s) is shorter.
     worker = Worker(queue, handler, task_timeout=0.6, backoff=Backoff(base=0.05))
     async with running(worker):
-        await wait_for(lambda: worker.stats().released == 2)
+        await wait_until(lambda: worker.stats().released == 2)
     assert sorted(cancelled) == [("lease-bound", 1), ("t", 1)]
     assert sorted(done) == [("lease-bound", 2), ("t", 2)]
     assert worker.stats().timed_out == 2
@@ -255,7 +245,7 @@ async def test_limit_defaults_to_the_lease_and_is_kept_as_the_error(
         await asyncio.sleep(30)
 
     async with running(Worker(queue, handler)):
-        await wait_for(lambda: queue.get_failed("t"))
+        await wait_until(lambda: queue.get_failed("t"))
     dead = await queue.get_failed("t")
     assert dead is not None and dead.error is not None
     assert dead.error.startswith("timed out after 0.")
@@ -274,7 +264,7 @@ async def test_extend_moves_the_limit_and_the_lease(redis: aioredis.Redis, queue
 
     worker = Worker(queue, handler, task_timeout=0.5, sweep_interval=0.1)
     async with running(worker):
-        await wait_for(lambda: worker.stats().released == 1)
+        await wait_until(lambda: worker.stats().released == 1)
     assert results == [True]
     assert worker.stats().timed_out == 0
 
@@ -289,7 +279,7 @@ async def test_one_worker_consumes_several_queues(redis: aioredis.Redis, queue_n
         seen.append((ctx.queue, data))
 
     async with running(Worker(queues, handler, concurrency=3)) as worker:
-        await wait_for(lambda: worker.stats().released == 10)
+        await wait_until(lambda: worker.stats().released == 10)
     assert all(name == data for name, data in seen) and len(seen) == 10
     for q in queues:
         assert await drained(q)
@@ -315,7 +305,7 @@ async def test_a_handler_blocking_the_loop_keeps_its_task(
         try:
             worker = Worker(queue, handler, task_timeout=10, sweep_interval=0.1)
             async with running(worker):
-                await wait_for(lambda: worker.stats().released == 1)
+                await wait_until(lambda: worker.stats().released == 1)
                 await asyncio.sleep(1.5)  # a redelivery would show up by now
         finally:
             stop.set()
@@ -356,7 +346,7 @@ async def test_a_hung_handler_past_its_limit_loses_its_lease(
         try:
             worker = Worker(queue, handler, task_timeout=1.0, sweep_interval=None)
             async with running(worker):
-                await wait_for(lambda: worker.stats().refused == 1, 30)
+                await wait_until(lambda: worker.stats().refused == 1, 30)
         finally:
             thread.join()
         assert taken == [2]  # handed out again while the first holder hung
@@ -380,7 +370,7 @@ async def test_stop_finishes_short_tasks_and_hands_back_long_ones(
 
     worker = Worker(queue, handler, concurrency=6, grace_period=1.0)
     task = asyncio.ensure_future(worker.run())
-    await wait_for(lambda: len(started) == 6)
+    await wait_until(lambda: len(started) == 6)
     began = time.monotonic()
     worker.stop()
     await asyncio.wait_for(task, 30)
@@ -419,7 +409,7 @@ async def test_the_heartbeat_renews_leases_on_a_cluster(cluster_client: Any, que
 
     worker = Worker(queue, handler, task_timeout=10, sweep_interval=0.1)
     async with running(worker):
-        await wait_for(lambda: worker.stats().released == 1)
+        await wait_until(lambda: worker.stats().released == 1)
     assert attempts == [1]
     assert worker.stats().refused == 0
     assert await drained(queue)

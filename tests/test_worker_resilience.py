@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,7 @@ import redis.asyncio as aioredis
 from arque import Arque
 from arque.testing import RedisServer
 from arque.worker import Health, TaskContext, Worker, file_is_fresh
-
-
-async def wait_until(check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+from helpers import wait_until
 
 
 async def http_status(port: int, path: str) -> int:

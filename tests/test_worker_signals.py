@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from arque import Arque
 from arque.worker import TaskContext, Worker
+from helpers import wait_until
 
 APP = Path(__file__).with_name("worker_app.py")
 
@@ -31,11 +32,6 @@ def lines(log: Path, kind: str) -> list[list[str]]:
     return [line.split()[1:] for line in text.splitlines() if line.split()[:1] == [kind]]
 
 
-async def wait_until(check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def drain_with_second_worker(queue: Arque, done: list[str], timeout: float = 30.0) -> None:
