@@ -332,6 +332,10 @@ async def test_a_hung_handler_past_its_limit_loses_its_lease(
                 async with aioredis.Redis.from_url(redis_url) as own:
                     other = Arque(own, queue=queue_name, requeue_limit=5)
                     deadline = time.monotonic() + 15
+                    # Only once the worker holds it: never race the worker to the first hand-out.
+                    while await own.zscore(queue.keys.working, "hang") is None:
+                        assert time.monotonic() < deadline
+                        await asyncio.sleep(0.01)
                     while time.monotonic() < deadline:
                         await other.sweep()
                         got = await other.dequeue_many(1, timeout=0.1)

@@ -331,7 +331,9 @@ class Arque:
         if exact:
             timer = loop.call_later(seconds, self._wake_later)
         try:
-            block = ("BZPOPMIN", self.keys.marker, seconds + _SERVER_TIMEOUT_SLACK)
+            # A timed wait is ended by the timer; the slack only keeps the server from ending it first.
+            block_for = seconds + _SERVER_TIMEOUT_SLACK if exact else seconds
+            block = ("BZPOPMIN", self.keys.marker, block_for)
             reply = await self._scripts.call_after(block, "dequeue", args)
             return reply, loop.time()  # the script ran when the block ended: just now
         finally:
