@@ -204,7 +204,7 @@ def test_failed_list_and_show(redis_url: str, queue_name: str) -> None:
 
 
 def test_failed_replay_and_purge(redis_url: str, queue_name: str) -> None:
-    ids = dead_letters(redis_url, queue_name, ["rejected", "rejected", "lease_expired", "x"])
+    ids = dead_letters(redis_url, queue_name, ["rejected", "rejected", "lease_expired", "undecodable"])
     replay = on(redis_url, queue_name, "failed", "replay")
     purge = on(redis_url, queue_name, "failed", "purge")
 

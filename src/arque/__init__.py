@@ -5,6 +5,7 @@ throttled (a global limit on working tasks), with delayed tasks and dead
 letters. See the README and ``docs/`` for the state machine.
 """
 
+from .dead_letters import FailedPage as FailedPage
 from .errors import ArqueError as ArqueError
 from .errors import InvalidArgument as InvalidArgument
 from .errors import PayloadTooLarge as PayloadTooLarge
@@ -46,6 +47,7 @@ __all__ = [
     "DeadLetter",
     "DeadReason",
     "Fail",
+    "FailedPage",
     "Health",
     "InvalidArgument",
     "MsgPack",

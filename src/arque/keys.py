@@ -11,6 +11,9 @@ touches a single slot and runs on Redis Cluster::
     arque:{default}:payloads   HASH  id -> payload, as the serializer encoded it
     arque:{default}:failed     ZSET  id -> time it was dead-lettered (ms)
     arque:{default}:marker     ZSET  wake-up flag that idle consumers block on
+    arque:{default}:failed:<reason>  ZSET  the same, for the dead letters of one
+                               reason; one key per ``DeadReason``, kept by the
+                               scripts that add and remove dead letters
 """
 
 from __future__ import annotations
@@ -18,10 +21,37 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from .errors import InvalidArgument
+from .records import DeadReason
 
-__all__ = ["QueueKeys"]
+__all__ = ["QueueKeys", "index_roles", "reason_value"]
 
 _FORBIDDEN = frozenset("{}")
+_INDEX_ROLE = "failed_"
+_REASONS = frozenset(reason.value for reason in DeadReason)
+
+
+def reason_value(reason: DeadReason | str) -> str:
+    """The value of a dead-letter reason; anything but a ``DeadReason`` is refused.
+
+    Reasons are a fixed set so that each has its own index, and trimming or
+    expiry can keep every index in step in one bounded script call.
+    """
+    value = reason.value if isinstance(reason, DeadReason) else reason
+    if not isinstance(value, str) or value not in _REASONS:
+        choices = ", ".join(sorted(_REASONS))
+        raise InvalidArgument(f"reason must be one of {choices}, got {reason!r}")
+    return value
+
+
+def index_roles() -> tuple[str, ...]:
+    """The roles of the per-reason dead-letter indexes, in ``DeadReason`` order."""
+    return tuple(_INDEX_ROLE + reason.value for reason in DeadReason)
+
+
+def _key_name(role: str) -> str:
+    if role.startswith(_INDEX_ROLE):
+        return "failed:" + role[len(_INDEX_ROLE):]
+    return role
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +66,13 @@ class QueueKeys:
     payloads: str
     failed: str
     marker: str
+    # Dead letters by reason, in ``DeadReason`` order (a test checks it); role
+    # ``failed_<reason>``, key name ``failed:<reason>``.
+    failed_retries_exhausted: str
+    failed_lease_expired: str
+    failed_poison_pill: str
+    failed_undecodable: str
+    failed_rejected: str
 
     @classmethod
     def for_queue(cls, prefix: str, queue: str) -> QueueKeys:
@@ -46,7 +83,12 @@ class QueueKeys:
             if _FORBIDDEN & set(value):
                 raise InvalidArgument(f"{what} must not contain '{{' or '}}': {value!r}")
         base = f"{prefix}:{{{queue}}}:"
-        return cls(**{f.name: base + f.name for f in fields(cls)})
+        return cls(**{f.name: base + _key_name(f.name) for f in fields(cls)})
+
+    def failed_of(self, reason: DeadReason | str) -> str:
+        """The index of the dead letters of ``reason`` (a ``DeadReason`` or its value)."""
+        key: str = getattr(self, _INDEX_ROLE + reason_value(reason))
+        return key
 
     def names(self) -> dict[str, str]:
         """Every key of the queue, by its role."""

@@ -17,8 +17,9 @@ from typing import Any
 
 from . import records
 from .batching import Coalescer
+from .dead_letters import DeadLetters, FailedPage
 from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError
-from .keys import QueueKeys
+from .keys import QueueKeys, reason_value
 from .records import DeadLetter, DeadReason, QueueStats
 from .scripts import Scripts
 from .serializers import JSON, Serializer
@@ -43,6 +44,10 @@ _SERVER_TIMEOUT_SLACK = 0.25
 # A timed wake-up is raised this much before the due time: its own round trip.
 _WAKE_LEAD = 0.0005
 _SCAN_LIMIT = 1000
+# enqueue_many sends its tasks in chunks of at most this many tasks and bytes
+# of payload, each chunk one script call: no call grows with the batch.
+_ENQUEUE_CHUNK = 1000
+_ENQUEUE_CHUNK_BYTES = 4 * 1024 * 1024
 
 
 class TaskId(str):
@@ -148,6 +153,8 @@ class Arque:
         # Replies of scripts come undecoded; a client in str mode gets str payloads, as in 1.1.0.
         self._decode_text = _decodes_responses(redis)
         self._scripts = Scripts(redis, self.keys)
+        self.dead_letters = DeadLetters(self._scripts, self._load)
+        """The dead letters of the queue: pages by cursor, replay and purge in chunks."""
         # Concurrent enqueues and releases share round trips (see batching.py).
         self._enqueues: Coalescer[list[str | bytes | int], int] = Coalescer(self._send_enqueues)
         self._releases: Coalescer[str, bool] = Coalescer(self.release_many)
@@ -224,21 +231,28 @@ class Arque:
         task_timeout: float | None = None, delay: float | None = None,
         *, at: datetime | None = None,
     ) -> list[str]:
-        """Add many tasks in one round trip; returns their ids in order.
+        """Add many tasks; returns their ids in order.
 
-        Every task is checked first: if one is bad, nothing is written.
+        Every task is checked first: if one is bad, nothing is written. Then
+        they go in chunks of up to 1,000 tasks (and 4 MiB of payload), one
+        script call each, so a large batch never blocks Redis for long. Each
+        chunk is atomic, the batch is not: if Redis fails midway, the chunks
+        sent before stay enqueued. With ``task_ids`` given, calling again is
+        safe (live ids are left as they are).
         """
         payloads = list(tasks)
         if task_ids is not None and len(task_ids) != len(payloads):
             raise InvalidArgument(f"{len(task_ids)} task_ids for {len(payloads)} tasks")
         ids: Sequence[str | None] = task_ids if task_ids is not None else [None] * len(payloads)
-        # One timing for the whole batch: sent once, two arguments per task.
-        args: list[str | bytes | int] = [len(payloads), 1, *self._timing_args(task_timeout, delay, at)]
-        for task, task_id in zip(payloads, ids):
-            args += self._payload_args(task, task_id, ())
-        if payloads:
+        timing = self._timing_args(task_timeout, delay, at)
+        checked = [self._payload_args(task, task_id, ()) for task, task_id in zip(payloads, ids)]
+        for chunk in _chunks(checked):
+            # One timing for the whole chunk: sent once, two arguments per task.
+            args: list[str | bytes | int] = [len(chunk), 1, *timing]
+            for task_args in chunk:
+                args += task_args
             await self._scripts.call("enqueue", args)
-        return [str(args[5 + 2 * i]) for i in range(len(payloads))]
+        return [str(task_args[0]) for task_args in checked]
 
     def enqueue_sync(
         self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
@@ -437,8 +451,11 @@ class Arque:
     async def fail(
         self, task_id: str, error: str, reason: DeadReason | str = DeadReason.REJECTED
     ) -> bool:
-        """Dead-letter a working task at once, whatever attempts it has left."""
-        why = reason.value if isinstance(reason, DeadReason) else str(reason)
+        """Dead-letter a working task at once, whatever attempts it has left.
+
+        ``reason`` is a ``DeadReason`` (or its value); what went wrong goes in ``error``.
+        """
+        why = reason_value(reason)
         args: list[str | int] = [task_id, _token(task_id), why, error, self.max_failed]
         return bool(await self._scripts.call("fail", args))
 
@@ -502,27 +519,21 @@ class Arque:
         return records.task_stats(meta, state, state == "delayed")
 
     async def list_failed(
-        self, limit: int = 100, offset: int = 0, *, reason: DeadReason | str | None = None
-    ) -> list[DeadLetter]:
-        """Dead letters, newest first (only those of ``reason`` if given), in one round trip."""
-        limit = _limit("limit", limit, 100)
-        offset = _limit("offset", offset, 0, allow_zero=True)
-        why = "" if reason is None else reason.value if isinstance(reason, DeadReason) else reason
-        reply = await self._scripts.call("list_failed", [offset, limit, why])
-        found = []
-        for i in range(0, len(reply), 3):
-            raw_id, raw_meta, payload = reply[i : i + 3]
-            if raw_meta is not None:
-                meta = records.parse_meta(raw_meta)
-                found.append(self._dead_letter(records.text(raw_id), meta, payload))
-        return found
+        self, limit: int = 100, offset: int = 0, *, reason: DeadReason | str | None = None,
+        cursor: str | None = None,
+    ) -> FailedPage:
+        """A page of dead letters, newest first (only those of ``reason`` if given).
 
-    def _dead_letter(self, task_id: str, meta: dict[str, Any], payload: Any) -> DeadLetter:
-        try:
-            data = self._serializer.loads(payload.decode() if self._decode_text else payload)
-        except Exception:  # noqa: BLE001 - show what is stored when it cannot be decoded
-            data = payload
-        return records.dead_letter(task_id, meta, data)
+        The page is a list with ``next_cursor``: pass it as ``cursor`` for the
+        next page (None on the last). ``offset`` (seed-compatible) counts from
+        the newest at the time of each call, so pages shift as dead letters
+        come and go; a cursor does not. Either way one call costs
+        O(log n + limit) in Redis.
+        """
+        return await self.dead_letters.page(limit, offset, reason=reason, cursor=cursor)
+
+    def _load(self, payload: Any) -> Any:
+        return self._serializer.loads(payload.decode() if self._decode_text else payload)
 
     async def get_failed(self, task_id: str) -> DeadLetter | None:
         """One dead letter, or None when ``task_id`` is not in dead letters."""
@@ -530,31 +541,40 @@ class Arque:
         if found is None or found[1] != "failed":
             return None
         meta, _, payload = found
-        return self._dead_letter(task_id, meta, payload)
+        return self.dead_letters.record(task_id, meta, payload)
 
-    async def replay_failed(self, task_id: str | None = None, *, reason: str | None = None) -> int:
+    async def replay_failed(
+        self, task_id: str | None = None, *, reason: DeadReason | str | None = None
+    ) -> int:
         """Put dead letters back to pending with fresh attempts: one, those of a ``reason``, or all.
 
-        Returns how many were replayed.
+        Many go in chunks of 500, one script call each. Returns how many were replayed.
         """
-        return await self._each_failed("replay", task_id, reason)
+        return await self.dead_letters.act("replay", task_id, reason)
 
-    async def purge_failed(self, task_id: str | None = None, *, reason: str | None = None) -> int:
+    async def purge_failed(
+        self, task_id: str | None = None, *, reason: DeadReason | str | None = None
+    ) -> int:
         """Delete dead letters for good: one, those of a ``reason``, or all. Returns how many."""
-        return await self._each_failed("purge", task_id, reason)
+        return await self.dead_letters.act("purge", task_id, reason)
 
-    async def _each_failed(self, script: str, task_id: str | None, reason: str | None) -> int:
-        if task_id is not None:
-            return int(await self._scripts.call(script, [task_id, 1]) or 0)
-        if reason is None:
-            done = 0
-            while count := int(await self._scripts.call(script, ["", _SCAN_LIMIT])):
-                done += count
-            return done
-        chosen: list[str] = []
-        while page := await self.list_failed(limit=_SCAN_LIMIT, offset=len(chosen), reason=reason):
-            chosen += [r.task_id for r in page]
-        return sum([int(await self._scripts.call(script, [i, 1])) for i in chosen])
+
+def _chunks(
+    tasks: list[list[str | bytes | int]],
+) -> Iterable[list[list[str | bytes | int]]]:
+    """``[task_id, payload]`` pairs in chunks bounded in count and in bytes."""
+    chunk: list[list[str | bytes | int]] = []
+    size = 0
+    for task_args in tasks:
+        payload = task_args[1]
+        task_size = len(payload) if isinstance(payload, (str, bytes)) else 8
+        if chunk and (len(chunk) >= _ENQUEUE_CHUNK or size + task_size > _ENQUEUE_CHUNK_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(task_args)
+        size += task_size
+    if chunk:
+        yield chunk
 
 
 def _epoch_ms(at: datetime) -> int:

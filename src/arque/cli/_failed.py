@@ -13,6 +13,7 @@ from typing import Any
 import click
 import redis.asyncio as aioredis
 
+from ..dead_letters import CHUNK, FailedPage
 from ..queue import Arque
 from ..records import DeadLetter, DeadReason
 from ._base import (
@@ -29,9 +30,9 @@ from ._base import (
 
 __all__ = ["failed"]
 
-_CHUNK = 500  # dead letters read per page when replaying or purging many
 _ERROR_WIDTH = 60
 _REASONS = ", ".join(reason.value for reason in DeadReason)
+_REASON_CHOICE = click.Choice([reason.value for reason in DeadReason])
 
 
 @click.group(cls=ArqueGroup, epilog=EXIT_CODES)
@@ -51,49 +52,51 @@ def record(letter: DeadLetter, queue: str) -> dict[str, Any]:
 @failed.command("list", epilog=EXIT_CODES)
 @one_queue_options
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--cursor", metavar="C", default=None,
+              help="Start after the page that printed this cursor (the next page).")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Skip this many (of those of --reason, if given).")
-@click.option("--reason", metavar="R", default=None, help=f"Only those of a reason: {_REASONS}.")
+              help="Skip this many (of those of --reason, if given); pages shift as dead "
+                   "letters come and go: prefer --cursor.")
+@click.option("--reason", metavar="R", type=_REASON_CHOICE, default=None,
+              help=f"Only those of a reason: {_REASONS}.")
 @click.option("--json", "as_json", is_flag=True,
-              help='One JSON object: {"queue", "total", "tasks": [...]}.')
-def list_(settings: Settings, limit: int, offset: int, reason: str | None, as_json: bool) -> None:
-    """Dead letters of the queue, newest first.
+              help='One JSON object: {"queue", "total", "tasks": [...], "next_cursor"}.')
+def list_(settings: Settings, limit: int, cursor: str | None, offset: int, reason: str | None,
+          as_json: bool) -> None:
+    """Dead letters of the queue, newest first, a page at a time.
+
+    A page that has more after it ends with its cursor: pass it to --cursor
+    for the next page.
 
     \b
     Examples:
       arque failed list --queue emails --limit 50
+      arque failed list --queue emails --cursor MTc2NDQyNzM2MzEyMzp0NDI
       arque failed list --reason retries_exhausted --json
     """
+    if cursor is not None and offset:
+        raise click.UsageError("give --cursor or --offset, not both")
 
-    async def body(client: aioredis.Redis) -> tuple[int, list[DeadLetter]]:
+    async def body(client: aioredis.Redis) -> FailedPage:
         queue = _queue(settings, client)
-        total = (await queue.stats()).failed
-        if reason is None:
-            return total, await queue.list_failed(limit=limit, offset=offset)
-        chosen = [letter async for letter in _of_reason(queue, reason)]
-        return len(chosen), chosen[offset: offset + limit]
+        return await queue.list_failed(limit=limit, offset=offset, reason=reason, cursor=cursor)
 
-    total, letters = run(settings, body)
+    page = run(settings, body)
     if as_json:
-        echo_json({"queue": settings.queue, "total": total,
-                   "tasks": [record(letter, settings.queue) for letter in letters]})
+        echo_json({"queue": settings.queue, "total": page.total,
+                   "tasks": [record(letter, settings.queue) for letter in page],
+                   "next_cursor": page.next_cursor})
         return
-    if not letters:
+    if not page:
         click.echo(f"No dead letters{_of(reason)} in queue {settings.queue!r}"
-                   + (f" from offset {offset}." if offset else "."))
+                   + (" after that cursor." if cursor else
+                      f" from offset {offset}." if offset else "."))
         return
-    click.echo(_table(letters))
-    click.echo(f"\n{offset + 1}-{offset + len(letters)} of {total} dead letters{_of(reason)} "
-               f"in queue {settings.queue!r}.")
-
-
-async def _of_reason(queue: Arque, reason: str) -> Any:
-    """Every dead letter of ``reason``, newest first, read a page at a time."""
-    offset = 0
-    while page := await queue.list_failed(limit=_CHUNK, offset=offset, reason=reason):
-        offset += len(page)
-        for letter in page:
-            yield letter
+    click.echo(_table(page))
+    where = "" if cursor else f"{offset + 1}-{offset + len(page)} of "
+    click.echo(f"\n{where}{page.total} dead letters{_of(reason)} in queue {settings.queue!r}.")
+    if page.next_cursor is not None:
+        click.echo(f"Next page: --cursor {page.next_cursor}")
 
 
 def _of(reason: str | None) -> str:
@@ -151,14 +154,16 @@ def show(settings: Settings, task_id: str, as_json: bool) -> None:
         click.echo(f"  {line}")
 
 
-def _bulk_command(verb: str, doing: str, done: str, method: str, help_text: str) -> click.Command:
+def _bulk_command(
+    verb: str, doing: str, done: str, method: str, script: str, help_text: str
+) -> click.Command:
     """``replay`` or ``purge``: one dead letter by id, or many with --all / --reason."""
 
     @click.command(verb, epilog=EXIT_CODES, help=help_text)
     @click.argument("task_id", required=False)
     @one_queue_options
     @click.option("--all", "all_", is_flag=True, help="Every dead letter of the queue.")
-    @click.option("--reason", metavar="R", default=None,
+    @click.option("--reason", metavar="R", type=_REASON_CHOICE, default=None,
                   help=f"Every dead letter of a reason: {_REASONS}.")
     @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
     def command(settings: Settings, task_id: str | None, all_: bool, reason: str | None,
@@ -170,18 +175,15 @@ def _bulk_command(verb: str, doing: str, done: str, method: str, help_text: str)
 
         async def body(client: aioredis.Redis) -> int:
             queue = _queue(settings, client)
-            act: Callable[..., Awaitable[int]] = getattr(queue, method)
             if task_id is not None:
+                act: Callable[[str], Awaitable[int]] = getattr(queue, method)
                 return await act(task_id)
-            if reason is None:
-                count = (await queue.stats()).failed
-            else:
-                count = len([letter async for letter in _of_reason(queue, reason)])
+            count = (await queue.list_failed(limit=1, reason=reason)).total
             if count == 0:
                 return 0
             _confirm(f"{verb.capitalize()} {count} dead letters{_of(reason)} of queue "
                      f"{settings.queue!r}?", yes)
-            return await _each(queue, act, reason, count, doing.capitalize())
+            return await _each(queue, script, reason, count, doing.capitalize())
 
         count = run(settings, body)
         if task_id is not None and count == 0:
@@ -201,27 +203,20 @@ def _confirm(question: str, yes: bool) -> None:
         fail("declined: nothing changed")
 
 
-async def _each(queue: Arque, act: Callable[..., Awaitable[int]], reason: str | None,
-                count: int, label: str) -> int:
-    """Act on the chosen dead letters one by one, a page at a time, with a progress bar."""
-    done = offset = 0
+async def _each(queue: Arque, script: str, reason: str | None, count: int, label: str) -> int:
+    """Replay or purge the chosen dead letters a chunk (one script call) at a time."""
+    done = 0
     with _progress(count, label) as bar:
-        while page := await queue.list_failed(limit=_CHUNK, offset=offset):
-            for letter in page:
-                if reason is not None and letter.reason != reason:
-                    offset += 1  # stays where it is: the next page starts after it
-                    continue
-                done += await act(letter.task_id)  # 0: gone meanwhile; either way, out
-                bar.update(1)
-        if reason is None:  # any left behind (added meanwhile) go too: --all means all
-            done += await act()
+        async for chunk in queue.dead_letters.chunks(script, reason):
+            done += chunk
+            bar.update(chunk)
     return done
 
 
 @contextlib.contextmanager
 def _progress(count: int, label: str) -> Iterator[Any]:
     """A progress bar on stderr when it is a terminal and there is more than a page."""
-    if count <= _CHUNK // 10 or not sys.stderr.isatty():
+    if count <= CHUNK // 10 or not sys.stderr.isatty():
         yield _NoBar()
         return
     with click.progressbar(length=count, label=label, file=sys.stderr) as bar:
@@ -234,7 +229,7 @@ class _NoBar:
 
 
 failed.add_command(_bulk_command(
-    "replay", "replaying", "replayed", "replay_failed",
+    "replay", "replaying", "replayed", "replay_failed", "replay",
     """Put dead letters back to pending with fresh attempts.
 
     One by TASK_ID (exit 1 if not found), or many: --all, or --reason R.
@@ -246,7 +241,7 @@ failed.add_command(_bulk_command(
       arque failed replay --reason lease_expired --yes
     """))
 failed.add_command(_bulk_command(
-    "purge", "purging", "purged", "purge_failed",
+    "purge", "purging", "purged", "purge_failed", "purge",
     """Delete dead letters for good.
 
     One by TASK_ID (exit 1 if not found), or many: --all, or --reason R.

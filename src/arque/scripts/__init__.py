@@ -21,24 +21,31 @@ from typing import Any
 import redis.exceptions
 
 from ..errors import REDIS_ERRORS, translate
-from ..keys import QueueKeys
+from ..keys import QueueKeys, index_roles
 
 __all__ = ["KEYS", "Scripts", "source"]
+
+# The per-reason dead-letter indexes come last, in DeadReason order (see
+# includes/failed_indexes.lua), in every script that adds or removes dead letters.
+_BY_REASON = index_roles()
 
 # The keys of each script, in KEYS order, by their role in QueueKeys.
 KEYS: dict[str, tuple[str, ...]] = {
     "enqueue": ("pending", "delayed", "tasks", "payloads", "marker"),
-    "dequeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker"),
+    "dequeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
+                *_BY_REASON),
     "release": ("working", "leases", "tasks", "payloads", "pending", "marker"),
-    "requeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker"),
+    "requeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
+                *_BY_REASON),
     "extend": ("working", "leases", "tasks"),
-    "fail": ("working", "leases", "tasks", "payloads", "failed"),
-    "sweep": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker"),
-    "replay": ("failed", "tasks", "pending", "marker"),
-    "purge": ("failed", "tasks", "payloads"),
+    "fail": ("working", "leases", "tasks", "payloads", "failed", *_BY_REASON),
+    "sweep": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
+              *_BY_REASON),
+    "replay": ("failed", "tasks", "pending", "marker", *_BY_REASON),
+    "purge": ("failed", "tasks", "payloads", *_BY_REASON),
     "stats": ("pending", "delayed", "working", "failed"),
     "inspect": ("tasks", "payloads", "working", "delayed", "failed"),
-    "list_failed": ("failed", "tasks", "payloads"),
+    "list_failed": ("failed", "tasks", "payloads", *_BY_REASON),
 }
 
 Arg = str | bytes | int | float

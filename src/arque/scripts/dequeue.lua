@@ -8,25 +8,37 @@
 -- KEYS[6] payloads  HASH  id -> payload
 -- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
 -- KEYS[8] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[9]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[10] failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[12] failed_undecodable        ZSET
+-- KEYS[13] failed_rejected           ZSET
 -- ARGV[1] max_tasks      hand out at most this many
 -- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
 -- returns {status, wait_ms, then 5 per task: id, token, payload, attempt, deadline_ms}
 -- (needs Redis >= 6.2: RPOP with a count)
---   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none)
+--   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none;
+--             0: this call dead-lettered its share of exhausted tasks, call again)
 --   status 1: tasks handed out
 --   status 2: working_limit reached
 --@include now_ms
+--@include failed_indexes
 --@include ensure_types
 --@include wake
+--@include unindex_failed
+--@include drop_failed
+--@include trim_failed
 --@include dead_letter
 --@include promote_due
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
-  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset'})
+  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
+  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset'})
 if err then return err end
+local indexes = failed_indexes(9)
 
 local max_tasks, working_limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local requeue_limit, max_failed = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -44,9 +56,12 @@ local out = {1, -1}
 local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
 -- Ids come off pending in chunks (RPOP with a count, Redis >= 6.2), and each
 -- chunk is read and written with one command per key.
-local left = max_tasks
-while left > 0 do
-  local asked = math.min(left, 500)
+-- Exhausted or broken tasks found on the way are dead-lettered, at most
+-- DEAD_BUDGET per call, so a backlog of them is cleared over several calls.
+local DEAD_BUDGET = 200
+local left, dead = max_tasks, 0
+while left > 0 and dead < DEAD_BUDGET do
+  local asked = math.min(left, 500, DEAD_BUDGET - dead)
   local ids = redis.call('RPOP', pending, asked)
   if not ids then break end
   local raws = redis.call('HMGET', tasks, unpack(ids))
@@ -57,9 +72,11 @@ while left > 0 do
     local meta
     if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
     if not raw then
-      dead_letter(failed, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
+      dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
+      dead = dead + 1
     elseif meta['a'] >= requeue_limit then
-      dead_letter(failed, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+      dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+      dead = dead + 1
     else
       meta['a'] = meta['a'] + 1
       meta['d'] = now
@@ -87,6 +104,11 @@ while left > 0 do
   if #ids < asked then break end
 end
 
+if #out == 2 and dead >= DEAD_BUDGET and redis.call('LLEN', pending) > 0 then
+  -- Out of budget with more to look at: the caller (or another consumer) goes on.
+  wake(marker)
+  return {0, 0}
+end
 if #out == 2 then
   -- Nothing is ready: no consumer needs waking, and a drained queue keeps no key.
   redis.call('DEL', marker)

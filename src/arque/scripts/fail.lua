@@ -5,19 +5,32 @@
 -- KEYS[3] tasks     HASH  id -> metadata JSON
 -- KEYS[4] payloads  HASH  id -> payload
 -- KEYS[5] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[6]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[7]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[8]  failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[9]  failed_undecodable        ZSET
+-- KEYS[10] failed_rejected           ZSET
 -- ARGV[1] task_id
 -- ARGV[2] token       '' acts on the current hand-out
--- ARGV[3] reason      why it failed ('rejected', 'undecodable', ...)
+-- ARGV[3] reason      why it failed: a DeadReason value ('rejected', 'undecodable', ...)
 -- ARGV[4] error       the failure, kept as the task's last error
 -- ARGV[5] max_failed  retention of dead letters by count (0: unbounded)
--- returns 1 dead-lettered, 0 refused (stale token, not working, unknown)
+-- returns 1 dead-lettered, 0 refused (stale token, not working, unknown);
+-- an error reply ARQUE_BADREASON, and nothing written, for another reason
 --@include now_ms
+--@include failed_indexes
 --@include ensure_types
 --@include holds_lease
+--@include unindex_failed
+--@include drop_failed
+--@include trim_failed
 --@include dead_letter
 local working, leases, tasks, payloads, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset'})
+local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset',
+  KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset'})
 if err then return err end
+local indexes = failed_indexes(6)
+if not indexes[ARGV[3]] then return redis.error_reply('ARQUE_BADREASON ' .. ARGV[3]) end
 
 local id, token = ARGV[1], ARGV[2]
 if not holds_lease(leases, id, token) then return 0 end
@@ -25,5 +38,5 @@ local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
-dead_letter(failed, tasks, payloads, id, meta, ARGV[3], ARGV[4], now, tonumber(ARGV[5]))
+dead_letter(failed, indexes, tasks, payloads, id, meta, ARGV[3], ARGV[4], now, tonumber(ARGV[5]))
 return 1

@@ -1,40 +1,83 @@
--- list_failed: read a page of dead letters, newest first, in one atomic read.
+-- list_failed: read a page of dead letters, newest first, in one atomic read:
+-- all of them (the failed set) or those of one reason (its index). A page
+-- starts at an offset (seed-compatible) or after a cursor, the (time, id) of
+-- the last dead letter of the page before; either way the work is
+-- O(log n + page), whatever the number of dead letters.
 -- KEYS[1] failed    ZSET  id -> dead-letter time (ms)
 -- KEYS[2] tasks     HASH  id -> metadata JSON
 -- KEYS[3] payloads  HASH  id -> payload
--- ARGV[1] offset    how many (matching) dead letters to skip
--- ARGV[2] limit     at most this many
--- ARGV[3] reason    '' for all; else only the dead letters of this reason
--- returns {id, metadata, payload, id, metadata, payload, ...}
-local failed, tasks, payloads = KEYS[1], KEYS[2], KEYS[3]
-local offset, limit, reason = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local out = {}
-if reason == '' then
-  local ids = redis.call('ZREVRANGE', failed, offset, offset + limit - 1)
-  for _, id in ipairs(ids) do
-    out[#out + 1] = id
-    out[#out + 1] = redis.call('HGET', tasks, id)
-    out[#out + 1] = redis.call('HGET', payloads, id)
+-- KEYS[4] failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[5] failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[6] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[7] failed_undecodable        ZSET
+-- KEYS[8] failed_rejected           ZSET
+-- ARGV[1] offset       how many (matching) dead letters to skip; ignored with a cursor
+-- ARGV[2] limit        at most this many
+-- ARGV[3] reason       '' for all; else only the dead letters of this reason
+-- ARGV[4] after_ms     cursor: the time of the last dead letter seen ('' for none)
+-- ARGV[5] after_id     cursor: its id
+-- returns {total, more, id, time_ms, metadata, payload, id, time_ms, ...}: total
+-- dead letters (of reason), more = 1 when others follow the page; an error reply
+-- ARQUE_BADREASON for an unknown reason
+--@include failed_indexes
+-- Whether a sorts before b as Redis sorts members of equal score: byte by
+-- byte (Lua's own '<' follows the server's locale).
+local function bytes_before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = a:byte(i), b:byte(i)
+    if x ~= y then return x < y end
   end
-  return out
+  return #a < #b
 end
--- Filtered: walk the set newest first in pages (it is bounded by max_failed).
-local skipped, start, page = 0, 0, 500
-while #out < limit * 3 do
-  local ids = redis.call('ZREVRANGE', failed, start, start + page - 1)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    local meta = redis.call('HGET', tasks, id)
-    if meta and cjson.decode(meta)['why'] == reason then
-      if skipped < offset then
-        skipped = skipped + 1
-      elseif #out < limit * 3 then
-        out[#out + 1] = id
-        out[#out + 1] = meta
-        out[#out + 1] = redis.call('HGET', payloads, id)
+
+local tasks, payloads = KEYS[2], KEYS[3]
+local indexes = failed_indexes(4)
+local offset, limit, reason = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local set = KEYS[1]
+if reason ~= '' then
+  set = indexes[reason]
+  if not set then return redis.error_reply('ARQUE_BADREASON ' .. reason) end
+end
+
+-- One more than a page is read, to tell whether another page follows.
+local found
+if ARGV[4] == '' then
+  found = redis.call('ZREVRANGE', set, offset, offset + limit, 'WITHSCORES')
+else
+  local after_ms, after_id = tonumber(ARGV[4]), ARGV[5]
+  local rank = redis.call('ZREVRANK', set, after_id)
+  if rank and tonumber(redis.call('ZSCORE', set, after_id)) == after_ms then
+    found = redis.call('ZREVRANGE', set, rank + 1, rank + 1 + limit, 'WITHSCORES')
+  else
+    -- The cursor's dead letter is gone (replayed, purged): start at its time
+    -- and skip those of that same millisecond ordered before it (ids at equal
+    -- times come in reverse byte order), a few at most.
+    found = {}
+    local start = 0
+    while #found < 2 * (limit + 1) do
+      local chunk = redis.call('ZREVRANGEBYSCORE', set, after_ms, '-inf', 'WITHSCORES',
+        'LIMIT', start, limit + 1)
+      if #chunk == 0 then break end
+      for i = 1, #chunk, 2 do
+        if (tonumber(chunk[i + 1]) < after_ms or bytes_before(chunk[i], after_id))
+            and #found < 2 * (limit + 1) then
+          found[#found + 1] = chunk[i]
+          found[#found + 1] = chunk[i + 1]
+        end
       end
+      start = start + limit + 1
     end
   end
-  start = start + page
+end
+
+local out = {redis.call('ZCARD', set), 0}
+local count = math.min(#found / 2, limit)
+if #found / 2 > limit then out[2] = 1 end
+for i = 1, count do
+  local id = found[2 * i - 1]
+  out[#out + 1] = id
+  out[#out + 1] = found[2 * i]
+  out[#out + 1] = redis.call('HGET', tasks, id)
+  out[#out + 1] = redis.call('HGET', payloads, id)
 end
 return out

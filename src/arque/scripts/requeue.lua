@@ -8,6 +8,11 @@
 -- KEYS[6] payloads  HASH  id -> payload
 -- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
 -- KEYS[8] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[9]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[10] failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[12] failed_undecodable        ZSET
+-- KEYS[13] failed_rejected           ZSET
 -- ARGV[1] task_id
 -- ARGV[2] token          '' acts on the current hand-out
 -- ARGV[3] delay_ms       0: pending at once
@@ -17,15 +22,21 @@
 -- ARGV[7] count_attempt  1: a handled failure; 0: handed back unused (shutdown), the attempt is returned
 -- returns 0 refused (stale token, not working, unknown), 1 requeued, 2 dead-lettered
 --@include now_ms
+--@include failed_indexes
 --@include ensure_types
 --@include holds_lease
 --@include wake
+--@include unindex_failed
+--@include drop_failed
+--@include trim_failed
 --@include dead_letter
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
-  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset'})
+  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
+  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset'})
 if err then return err end
+local indexes = failed_indexes(9)
 
 local id, token, delay, last_error = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local requeue_limit, max_failed, count_attempt = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
@@ -40,7 +51,7 @@ if count_attempt then
   meta['rt'] = now
   if last_error ~= '' then meta['err'] = last_error end
   if meta['a'] >= requeue_limit then
-    dead_letter(failed, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
     return 2
   end
 elseif meta['a'] > 0 then

@@ -1,6 +1,6 @@
 -- sweep: the safety net. Recover working tasks whose lease has expired (their
 -- holder crashed or overran), promote due delayed tasks, and drop dead letters
--- past their age. Each call does a bounded amount of work.
+-- past their age or beyond max_failed. Each call does a bounded amount of work.
 -- KEYS[1] pending   LIST  ids ready to hand out
 -- KEYS[2] delayed   ZSET  id -> due time (ms)
 -- KEYS[3] working   ZSET  id -> lease deadline (ms)
@@ -9,22 +9,33 @@
 -- KEYS[6] payloads  HASH  id -> payload
 -- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
 -- KEYS[8] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[9]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[10] failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[12] failed_undecodable        ZSET
+-- KEYS[13] failed_rejected           ZSET
 -- ARGV[1] requeue_limit   a task is handed out at most this many times
 -- ARGV[2] recovery_limit  a task whose lease expired this many times is a poison pill
 -- ARGV[3] max_failed      retention of dead letters by count (0: unbounded)
 -- ARGV[4] failed_ttl_ms   retention of dead letters by age (0: unbounded)
 -- ARGV[5] limit           at most this many tasks of each kind per call
--- returns {recovered, promoted, dead_lettered, expired_dead_letters}
+-- returns {recovered, promoted, dead_lettered, dropped_dead_letters (by age, then by count)}
 --@include now_ms
+--@include failed_indexes
 --@include ensure_types
 --@include wake
+--@include unindex_failed
+--@include drop_failed
+--@include trim_failed
 --@include dead_letter
 --@include promote_due
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
-  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset'})
+  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
+  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset'})
 if err then return err end
+local indexes = failed_indexes(9)
 
 local requeue_limit, recovery_limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local max_failed, failed_ttl, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -42,13 +53,13 @@ for _, id in ipairs(expired) do
   meta['rt'] = now
   meta['err'] = 'lease expired: the holder crashed or overran its task_timeout'
   if not raw then
-    dead_letter(failed, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
     dead = dead + 1
   elseif meta['r'] >= recovery_limit then
-    dead_letter(failed, tasks, payloads, id, meta, 'poison_pill', nil, now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'poison_pill', nil, now, max_failed)
     dead = dead + 1
   elseif meta['a'] >= requeue_limit then
-    dead_letter(failed, tasks, payloads, id, meta, 'lease_expired', nil, now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'lease_expired', nil, now, max_failed)
     dead = dead + 1
   else
     redis.call('HSET', tasks, id, cjson.encode(meta))
@@ -63,13 +74,10 @@ local promoted = promote_due(delayed, pending, now, limit)
 local trimmed = 0
 if failed_ttl > 0 then
   local old = redis.call('ZRANGEBYSCORE', failed, '-inf', now - failed_ttl, 'LIMIT', 0, limit)
-  for _, id in ipairs(old) do
-    redis.call('ZREM', failed, id)
-    redis.call('HDEL', tasks, id)
-    redis.call('HDEL', payloads, id)
-  end
-  trimmed = #old
+  trimmed = drop_failed(failed, tasks, payloads, indexes, old)
 end
+-- A max_failed lowered since the last dead letter leaves a backlog: a chunk per call.
+trimmed = trimmed + trim_failed(failed, tasks, payloads, indexes, max_failed, limit - trimmed)
 
 if recovered + promoted > 0 then wake(marker) end
 return {recovered, promoted, dead, trimmed}
