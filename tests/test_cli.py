@@ -203,6 +203,32 @@ def test_failed_list_and_show(redis_url: str, queue_name: str) -> None:
         cli(*on(redis_url, queue_name, "failed", "show", "nope")), 1)
 
 
+def test_failed_list_pages_by_cursor(redis_url: str, queue_name: str) -> None:
+    ids = dead_letters(redis_url, queue_name, ["rejected", "retries_exhausted"] * 3)
+    listed = on(redis_url, queue_name, "failed", "list")
+    seen: list[str] = []
+    cursor: list[str] = []
+    while True:
+        page = json.loads(ok(*listed, "--limit", "2", "--reason", "rejected", "--json", *cursor))
+        assert page["total"] == 3
+        seen += [task["task_id"] for task in page["tasks"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = ["--cursor", page["next_cursor"]]
+    assert sorted(seen) == sorted(ids[0::2]) and len(seen) == 3
+
+    table = ok(*listed, "--limit", "4")
+    assert f"1-4 of 6 dead letters in queue '{queue_name}'." in table
+    next_cursor = table.rstrip().splitlines()[-1].removeprefix("Next page: --cursor ")
+    rest = ok(*listed, "--limit", "4", "--cursor", next_cursor)
+    assert len(rest.strip().splitlines()) == 1 + 2 + 2  # header, two rows, blank, count
+    assert "Next page" not in rest
+    both = cli(*listed, "--cursor", next_cursor, "--offset", "1")
+    assert both.returncode == 2 and "give --cursor or --offset, not both" in both.stderr
+    assert "not a dead-letter cursor" in one_line_error(cli(*listed, "--cursor", "%%%"), 2)
+    assert cli(*listed, "--reason", "my own words").returncode == 2
+
+
 def test_failed_replay_and_purge(redis_url: str, queue_name: str) -> None:
     ids = dead_letters(redis_url, queue_name, ["rejected", "rejected", "lease_expired", "undecodable"])
     replay = on(redis_url, queue_name, "failed", "replay")

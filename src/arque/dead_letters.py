@@ -20,7 +20,7 @@ from .keys import reason_value
 from .records import DeadLetter, DeadReason
 from .scripts import Scripts
 
-__all__ = ["CHUNK", "DeadLetters", "FailedPage"]
+__all__ = ["CHUNK", "DeadLetters", "FailedPage", "decode_cursor", "encode_cursor"]
 
 CHUNK = 500
 """Dead letters replayed or purged per script call."""

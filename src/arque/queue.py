@@ -43,10 +43,13 @@ _BLOCK_CAP = 2.0
 _SERVER_TIMEOUT_SLACK = 0.25
 # A timed wake-up is raised this much before the due time: its own round trip.
 _WAKE_LEAD = 0.0005
-_SCAN_LIMIT = 1000
+# A sweep script handles at most this many tasks of each kind (expired leases,
+# due delayed tasks, dead letters past retention) and is called again while
+# there is more: a few ms of server time per call, whatever the queue's size.
+_SWEEP_CHUNK = 250
 # enqueue_many sends its tasks in chunks of at most this many tasks and bytes
 # of payload, each chunk one script call: no call grows with the batch.
-_ENQUEUE_CHUNK = 1000
+_ENQUEUE_CHUNK = 500
 _ENQUEUE_CHUNK_BYTES = 4 * 1024 * 1024
 
 
@@ -234,7 +237,7 @@ class Arque:
         """Add many tasks; returns their ids in order.
 
         Every task is checked first: if one is bad, nothing is written. Then
-        they go in chunks of up to 1,000 tasks (and 4 MiB of payload), one
+        they go in chunks of up to 500 tasks (and 4 MiB of payload), one
         script call each, so a large batch never blocks Redis for long. Each
         chunk is atomic, the batch is not: if Redis fails midway, the chunks
         sent before stay enqueued. With ``task_ids`` given, calling again is
@@ -467,14 +470,14 @@ class Arque:
         Returns how many tasks went back to pending.
         """
         args = [self.requeue_limit, self.recovery_limit, self.max_failed,
-                round(self.failed_ttl * 1000), _SCAN_LIMIT]
+                round(self.failed_ttl * 1000), _SWEEP_CHUNK]
         moved: int = 0
         while True:
             recovered, promoted, dead, trimmed = await self._scripts.call("sweep", args)
             moved += int(recovered) + int(promoted)
             if recovered or dead:
                 logger.info("sweep: %d recovered, %d dead-lettered", recovered, dead)
-            if max(recovered + dead, promoted, trimmed) < _SCAN_LIMIT:
+            if max(recovered + dead, promoted, trimmed) < _SWEEP_CHUNK:
                 return moved
 
     async def schedule_sweep(self) -> None:
