@@ -71,7 +71,7 @@ def list_(settings: Settings, limit: int, cursor: str | None, offset: int, reaso
     \b
     Examples:
       arque failed list --queue emails --limit 50
-      arque failed list --queue emails --cursor MTc2NDQyNzM2MzEyMzp0NDI
+      arque failed list --queue emails --cursor MTc2NzI1Nzk5ODAwMDo0YWYwYjEuLi4
       arque failed list --reason retries_exhausted --json
     """
     if cursor is not None and offset:
