@@ -63,12 +63,6 @@ def _reason_arg(reason: DeadReason | str | None) -> str:
     return "" if reason is None else reason_value(reason)
 
 
-def _count(name: str, value: Any, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise InvalidArgument(f"{name} must be an integer >= {least}, got {value!r}")
-    return value
-
-
 class DeadLetters:
     """The dead letters of one queue, over its scripts.
 
@@ -92,9 +86,11 @@ class DeadLetters:
         self, limit: int = 100, offset: int = 0, *,
         reason: DeadReason | str | None = None, cursor: str | None = None,
     ) -> FailedPage:
-        """Up to ``limit`` dead letters, newest first, after ``cursor`` (or ``offset``)."""
-        limit = _count("limit", limit, 1)
-        offset = _count("offset", offset, 0)
+        """Up to ``limit`` dead letters, newest first, after ``cursor`` (or ``offset``).
+
+        ``limit`` (>= 1) and ``offset`` (>= 0) come checked: ``Arque.list_failed``
+        is the public entry.
+        """
         after_ms: int | str = ""
         after_id = ""
         if cursor is not None:

@@ -533,6 +533,8 @@ class Arque:
         come and go; a cursor does not. Either way one call costs
         O(log n + limit) in Redis.
         """
+        limit = _limit("limit", limit, 100)
+        offset = _limit("offset", offset, 0, allow_zero=True)
         return await self.dead_letters.page(limit, offset, reason=reason, cursor=cursor)
 
     def _load(self, payload: Any) -> Any:

@@ -58,7 +58,7 @@ local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
 -- chunk is read and written with one command per key.
 -- Exhausted or broken tasks found on the way are dead-lettered, at most
 -- DEAD_BUDGET per call, so a backlog of them is cleared over several calls.
-local DEAD_BUDGET = 200
+local DEAD_BUDGET = 100
 local left, dead = max_tasks, 0
 while left > 0 and dead < DEAD_BUDGET do
   local asked = math.min(left, 500, DEAD_BUDGET - dead)
