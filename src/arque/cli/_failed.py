@@ -154,10 +154,8 @@ def show(settings: Settings, task_id: str, as_json: bool) -> None:
         click.echo(f"  {line}")
 
 
-def _bulk_command(
-    verb: str, doing: str, done: str, method: str, script: str, help_text: str
-) -> click.Command:
-    """``replay`` or ``purge``: one dead letter by id, or many with --all / --reason."""
+def _bulk_command(verb: str, doing: str, done: str, method: str, help_text: str) -> click.Command:
+    """``replay`` or ``purge`` (the script ``verb`` names): one by id, or many with --all / --reason."""
 
     @click.command(verb, epilog=EXIT_CODES, help=help_text)
     @click.argument("task_id", required=False)
@@ -183,7 +181,7 @@ def _bulk_command(
                 return 0
             _confirm(f"{verb.capitalize()} {count} dead letters{_of(reason)} of queue "
                      f"{settings.queue!r}?", yes)
-            return await _each(queue, script, reason, count, doing.capitalize())
+            return await _each(queue, verb, reason, count, doing.capitalize())
 
         count = run(settings, body)
         if task_id is not None and count == 0:
@@ -229,7 +227,7 @@ class _NoBar:
 
 
 failed.add_command(_bulk_command(
-    "replay", "replaying", "replayed", "replay_failed", "replay",
+    "replay", "replaying", "replayed", "replay_failed",
     """Put dead letters back to pending with fresh attempts.
 
     One by TASK_ID (exit 1 if not found), or many: --all, or --reason R.
@@ -241,7 +239,7 @@ failed.add_command(_bulk_command(
       arque failed replay --reason lease_expired --yes
     """))
 failed.add_command(_bulk_command(
-    "purge", "purging", "purged", "purge_failed", "purge",
+    "purge", "purging", "purged", "purge_failed",
     """Delete dead letters for good.
 
     One by TASK_ID (exit 1 if not found), or many: --all, or --reason R.
