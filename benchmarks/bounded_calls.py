@@ -85,22 +85,24 @@ async def main(dead: int, backlog: int) -> None:
             await client.config_set("slowlog-log-slower-than", SLOWLOG_US)
             await client.config_set("slowlog-max-len", 100_000)
             queue = _queue(client)
-            deep_id = (await client.zrevrange(queue.keys.failed, dead - 50_000, dead - 50_000))[0]
+            deep = dead * 3 // 4  # a rank deep inside, newest first
+            [raw_id] = await client.zrevrange(queue.keys.failed, deep - 1, deep - 1)
+            deep_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
                 ("list_failed, first page of 100", lambda: queue.list_failed()),
                 ("list_failed by reason (the oldest 1,000)",
                  lambda: queue.list_failed(reason="rejected")),
-                ("list_failed, offset 150,000", lambda: queue.list_failed(offset=150_000)),
+                (f"list_failed, offset {deep:,}", lambda: queue.list_failed(offset=deep)),
             ]
             if has_cursor:
                 from arque.dead_letters import encode_cursor
 
                 score = await client.zscore(queue.keys.failed, deep_id)
-                cursor = encode_cursor(int(score or 0), deep_id.decode())
-                steps.append(("list_failed, cursor 150,000 deep",
+                cursor = encode_cursor(int(score or 0), deep_id)
+                steps.append((f"list_failed, cursor {deep:,} deep",
                               lambda: queue.list_failed(cursor=cursor)))
             steps += [
-                ("get_failed", lambda: queue.get_failed(deep_id.decode())),
+                ("get_failed", lambda: queue.get_failed(deep_id)),
                 ("replay_failed one", lambda: queue.replay_failed("rej1")),
                 ("purge_failed one", lambda: queue.purge_failed("rej2")),
                 ("replay_failed by reason (997)", lambda: queue.replay_failed(reason="rejected")),

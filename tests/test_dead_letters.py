@@ -245,3 +245,12 @@ async def test_enqueue_many_goes_in_chunks(redis: aioredis.Redis, queue_name: st
     assert (await queue.stats()).pending == 2500
     first = await queue.dequeue_many(3, timeout=5)
     assert [t for t, _ in first] == ["t0", "t1", "t2"]  # order kept across chunks
+
+
+async def test_page_numbers_are_checked(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name)
+    for bad in ({"limit": 0}, {"limit": True}, {"offset": -1}, {"limit": 2.5}):
+        with pytest.raises(InvalidArgument):
+            await queue.list_failed(**bad)
+    empty = await queue.list_failed()
+    assert empty == [] and empty.total == 0 and empty.next_cursor is None
