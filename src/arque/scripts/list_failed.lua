@@ -51,7 +51,8 @@ else
   else
     -- The cursor's dead letter is gone (replayed, purged): start at its time
     -- and skip those of that same millisecond ordered before it (ids at equal
-    -- times come in reverse byte order), a few at most.
+    -- times come in reverse byte order): at most the dead letters written in
+    -- that one millisecond, a chunk of one script call or a few.
     found = {}
     local start = 0
     while #found < 2 * (limit + 1) do
