@@ -124,20 +124,24 @@ class DeadLetters:
         return done
 
     async def chunks(
-        self, script: str, reason: DeadReason | str | None = None
+        self, script: str, reason: DeadReason | str | None = None, *, at_most: int | None = None
     ) -> AsyncIterator[int]:
-        """``replay`` or ``purge`` every dead letter (of ``reason``), oldest first.
+        """``replay`` or ``purge`` the dead letters (of ``reason``), oldest first.
 
         One script call per chunk of ``CHUNK``; yields how many each did. It
-        stops at the first chunk that is not full: dead letters added after
-        that are left for the next call.
+        acts on at most ``at_most`` (default: as many as there are when it
+        starts), so dead letters that arrive meanwhile (a replayed task that
+        fails again) are left for the next call instead of keeping it going.
         """
         if script not in ("replay", "purge"):
             raise InvalidArgument(f"script must be 'replay' or 'purge', got {script!r}")
         why = _reason_arg(reason)
-        while True:
-            count = int(await self._scripts.call(script, ["", CHUNK, why]))
+        left = (await self.page(1, 0, reason=reason)).total if at_most is None else at_most
+        while left > 0:
+            asked = min(CHUNK, left)
+            count = int(await self._scripts.call(script, ["", asked, why]))
             if count:
                 yield count
-            if count < CHUNK:
+            if count < asked:
                 return
+            left -= count

@@ -553,7 +553,8 @@ class Arque:
     ) -> int:
         """Put dead letters back to pending with fresh attempts: one, those of a ``reason``, or all.
 
-        Many go in chunks of 500, one script call each. Returns how many were replayed.
+        Many go oldest first in chunks of 500, one script call each, up to as
+        many as there were when it started. Returns how many were replayed.
         """
         return await self.dead_letters.act("replay", task_id, reason)
 

@@ -205,7 +205,7 @@ async def _each(queue: Arque, script: str, reason: str | None, count: int, label
     """Replay or purge the chosen dead letters a chunk (one script call) at a time."""
     done = 0
     with _progress(count, label) as bar:
-        async for chunk in queue.dead_letters.chunks(script, reason):
+        async for chunk in queue.dead_letters.chunks(script, reason, at_most=count):
             done += chunk
             bar.update(chunk)
     return done
