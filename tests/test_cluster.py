@@ -34,7 +34,7 @@ async def _queue_keys(client: AsyncRedisCluster, keys: QueueKeys) -> list[str]:
 def test_every_key_of_a_queue_hashes_to_one_slot() -> None:
     for prefix, queue in (("arque", "default"), ("app", "emails"), ("x", "a:b-c.d"), ("p", "é")):
         names = list(QueueKeys.for_queue(prefix, queue).names().values())
-        assert len(names) == 8 + 5  # and one dead-letter index per reason
+        assert len(names) == 9 + 5  # and one dead-letter index per reason
         slots = {key_slot(name.encode()) for name in names}
         assert slots == {key_slot(queue.encode())}, (prefix, queue, slots)
 
@@ -157,7 +157,9 @@ async def test_every_operation_runs_on_one_slot(cluster_client: AsyncRedisCluste
     assert await queue.get_stats() == {
         "tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0
     }
-    assert await _queue_keys(cluster_client, queue.keys) == []
+    # The owner's settings stay (configuration, not task data), on the queue's slot too.
+    assert await _queue_keys(cluster_client, queue.keys) == [queue.keys.config]
+    assert (await queue.settings()).requeue_limit == 2
 
 
 async def test_idle_consumer_wakes_on_a_new_task(cluster_client: AsyncRedisCluster) -> None:

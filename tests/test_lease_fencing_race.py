@@ -85,7 +85,9 @@ async def test_late_holder_is_refused(
     assert await b.release(taken) is True
     assert await b.get_stats() == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0}
     assert await a.release(held) is False  # and after B is done: unknown
-    assert await redis.keys(f"*{{{queue_name}}}*") == []
+    # Only the owner's settings (requeue_limit) stay: configuration, not task data.
+    left = await redis.keys(f"*{{{queue_name}}}*")
+    assert [k.decode() if isinstance(k, bytes) else k for k in left] == [a.keys.config]
 
 
 async def test_late_holder_refused_after_redelivery_and_a_new_life(
@@ -177,4 +179,6 @@ async def test_release_racing_the_sweep(
     assert all(t.attempt == 2 for t in b_got)
     assert await b.release_many(b_got) == [True] * len(b_got)
     assert await a.get_stats() == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0}
-    assert await redis.keys(f"*{{{queue_name}}}*") == []
+    # Only the owner's settings (requeue_limit) stay: configuration, not task data.
+    left = await redis.keys(f"*{{{queue_name}}}*")
+    assert [k.decode() if isinstance(k, bytes) else k for k in left] == [a.keys.config]

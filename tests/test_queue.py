@@ -352,7 +352,8 @@ async def test_dead_letter_retention(redis: aioredis.Redis, queue_name: str) -> 
     await asyncio.sleep(0.4)
     await queue.sweep()
     assert await queue.list_failed() == []
-    assert await queue_keys(redis, queue) == []
+    # Only the owner's settings stay: they are the queue's configuration, not task data.
+    assert await queue_keys(redis, queue) == [queue.keys.config]
 
 
 async def test_defaults_bound_dead_letters(queue: Arque) -> None:

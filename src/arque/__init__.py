@@ -25,6 +25,7 @@ from .records import QueueStats as QueueStats
 from .serializers import JSON as JSON
 from .serializers import MsgPack as MsgPack
 from .serializers import Serializer as Serializer
+from .settings import QueueSettings as QueueSettings
 from .worker import Backoff as Backoff
 from .worker import Fail as Fail
 from .worker import Health as Health
@@ -53,6 +54,7 @@ __all__ = [
     "MsgPack",
     "PayloadTooLarge",
     "QueueKeys",
+    "QueueSettings",
     "QueueStats",
     "RedisUnavailable",
     "Retry",

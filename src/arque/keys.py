@@ -14,6 +14,7 @@ touches a single slot and runs on Redis Cluster::
     arque:{default}:failed:<reason>  ZSET  the same, for the dead letters of one
                                reason; one key per ``DeadReason``, kept by the
                                scripts that add and remove dead letters
+    arque:{default}:config     HASH  setting -> value: the queue's limits (see settings.py)
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class QueueKeys:
     failed_poison_pill: str
     failed_undecodable: str
     failed_rejected: str
+    # The queue's stored settings (see settings.py).
+    config: str
 
     @classmethod
     def for_queue(cls, prefix: str, queue: str) -> QueueKeys:

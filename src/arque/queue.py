@@ -8,8 +8,8 @@ working or failed, and its payload is in Redis until it is released.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import math
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -23,6 +23,14 @@ from .keys import QueueKeys, reason_value
 from .records import DeadLetter, DeadReason, QueueStats
 from .scripts import Scripts
 from .serializers import JSON, Serializer
+from .settings import (
+    DEFAULTS,
+    QueueSettings,
+    check_integer,
+    check_number,
+    given,
+    parse_stored,
+)
 
 __all__ = ["MARKED_AS_FAILED", "NOT_FOUND", "OVERLOADED", "Arque", "TaskId"]
 
@@ -70,22 +78,6 @@ class TaskId(str):
         return self
 
 
-def _number(name: str, value: Any, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise InvalidArgument(f"{name} must be {'positive' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
-def _limit(name: str, value: Any, default: int, *, allow_zero: bool = False) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        raise InvalidArgument(f"{name} must be an integer >= {0 if allow_zero else 1}, got {value!r}")
-    return value
-
-
 def _token(task_id: str) -> str:
     return task_id.token if isinstance(task_id, TaskId) else ""
 
@@ -95,22 +87,34 @@ class Arque:
 
     ``redis`` is a ``redis.asyncio`` client (or cluster client); a synchronous
     ``redis.Redis`` works for ``enqueue_sync`` only.
+
+    The limits ``working_limit``, ``requeue_limit``, ``recovery_limit``,
+    ``max_failed`` and ``failed_ttl`` (or the seed's ``stats_ttl``) belong to
+    the queue: those given here are stored with the queue before this
+    instance's first script, those left out are not, and every script applies
+    the stored ones, so an ``Arque(redis)`` elsewhere follows them. The
+    attributes of the same names hold the effective values as last read (at
+    the first call, ``settings()`` or ``configure()``). See ``settings.py``.
     """
 
     stale_timeout = 120
     """Default task_timeout (seconds): the lease of one hand-out."""
-    stats_ttl: float = 7 * 24 * 3600
-    """Default retention (seconds) of task statistics kept with dead letters."""
-    requeue_limit = 3
+    stats_ttl: float = DEFAULTS.failed_ttl
+    """Default retention (seconds) of task statistics kept with dead letters (``failed_ttl``)."""
+    requeue_limit: int = DEFAULTS.requeue_limit
     """Default number of hand-outs of one task."""
-    working_limit = 1000
+    recovery_limit: int
+    """Lease expiries after which a task is a poison pill (default: ``requeue_limit``)."""
+    working_limit: int = DEFAULTS.working_limit
     """Default global limit of working tasks."""
     sweep_interval: float = 10
     """Default seconds between two sweeps of ``schedule_sweep``."""
     max_payload_size = 1024 * 1024
     """Default limit of an encoded payload, in bytes."""
-    max_failed = 10_000
+    max_failed: int = DEFAULTS.max_failed
     """Default number of dead letters kept."""
+    failed_ttl: float
+    """Seconds a dead letter is kept (0: for ever; default: ``stats_ttl``)."""
 
     def __init__(
         self,
@@ -134,28 +138,32 @@ class Arque:
         self.keys = QueueKeys.for_queue(prefix, queue)
         self.prefix = prefix
         self.queue = queue
-        self.sweep_interval = _number(
-            "sweep_interval", sweep_interval or self.sweep_interval, positive=True
+        self.sweep_interval = check_number("sweep_interval", sweep_interval or self.sweep_interval)
+        self.stats_ttl = check_number("stats_ttl", stats_ttl or self.stats_ttl)
+        self.task_timeout = check_number("task_timeout", task_timeout or self.stale_timeout)
+        self.max_payload_size = check_integer(
+            "max_payload_size", self.max_payload_size if max_payload_size is None else max_payload_size
         )
-        self.requeue_limit = _limit("requeue_limit", requeue_limit, self.requeue_limit)
-        self.recovery_limit = _limit("recovery_limit", recovery_limit, self.requeue_limit)
-        self.working_limit = _limit(
-            "working_limit", working_limit, self.working_limit, allow_zero=True
+        # The owner's settings: stored with the queue. The seed's stats_ttl is failed_ttl.
+        explicit = given(
+            working_limit=working_limit, requeue_limit=requeue_limit,
+            recovery_limit=recovery_limit, max_failed=max_failed,
+            failed_ttl=failed_ttl if failed_ttl is not None else stats_ttl or None,
         )
-        self.stats_ttl = _number("stats_ttl", stats_ttl or self.stats_ttl, positive=True)
-        self.task_timeout = _number(
-            "task_timeout", task_timeout or self.stale_timeout, positive=True
-        )
-        self.max_payload_size = _limit("max_payload_size", max_payload_size, self.max_payload_size)
-        self.max_failed = _limit("max_failed", max_failed, self.max_failed, allow_zero=True)
-        self.failed_ttl = _number(
-            "failed_ttl", self.stats_ttl if failed_ttl is None else failed_ttl, positive=False
-        )
+        # What this instance sends its scripts where the queue stores nothing.
+        self._own = dataclasses.replace(QueueSettings(
+            working_limit=self.working_limit, requeue_limit=self.requeue_limit,
+            max_failed=self.max_failed, failed_ttl=self.stats_ttl,
+        ), **explicit)
+        self._seen(self._own)
         if getattr(serializer, "binary", False) and _decodes_responses(redis):
             raise InvalidArgument("a binary serializer needs a client with decode_responses=False")
         # Replies of scripts come undecoded; a client in str mode gets str payloads, as in 1.1.0.
         self._decode_text = _decodes_responses(redis)
-        self._scripts = Scripts(redis, self.keys)
+        stored: list[str | int] = []
+        for name in explicit:
+            stored += [name, self._own.redis_value(name)]
+        self._scripts = Scripts(redis, self.keys, ("configure", stored), self._read_stored)
         self.dead_letters = DeadLetters(self._scripts, self._load)
         """The dead letters of the queue: pages by cursor, replay and purge in chunks."""
         # Concurrent enqueues and releases share round trips (see batching.py).
@@ -170,6 +178,44 @@ class Arque:
         """The client this queue was made with."""
         return self._redis
 
+    # -- the queue's settings ------------------------------------------------
+
+    def _seen(self, settings: QueueSettings) -> QueueSettings:
+        """Keep ``settings`` (effective, as just read) in the attributes of the same names."""
+        settings = settings.resolved()
+        self.working_limit, self.requeue_limit = settings.working_limit, settings.requeue_limit
+        self.recovery_limit = settings.effective_recovery_limit()
+        self.max_failed, self.failed_ttl = settings.max_failed, settings.failed_ttl
+        return settings
+
+    def _read_stored(self, reply: Sequence[Any]) -> QueueSettings:
+        """The effective settings from ``configure.lua``'s reply: stored, else this instance's."""
+        return self._seen(self._own.merged(parse_stored(reply)))
+
+    async def settings(self) -> QueueSettings:
+        """The queue's effective settings: those it stores, else this instance's, read now."""
+        return self._read_stored(await self._scripts.call("configure", []))
+
+    async def stored_settings(self) -> dict[str, float]:
+        """The settings the queue stores, by name (seconds for ``failed_ttl``), read now."""
+        reply = await self._scripts.call("configure", [])
+        self._read_stored(reply)
+        return parse_stored(reply)
+
+    async def configure(self, **changes: float | None) -> QueueSettings:
+        """Store settings with the queue (a name with None removes the stored one).
+
+        Every ``Arque`` on the queue applies them from its next call. Returns
+        the effective settings; an unknown name or a bad value raises
+        ``InvalidArgument`` and nothing is written.
+        """
+        chosen = given(**changes)
+        checked = dataclasses.replace(DEFAULTS, **chosen)
+        args: list[str | int] = []
+        for name in changes:
+            args += [name, checked.redis_value(name) if name in chosen else ""]
+        return self._read_stored(await self._scripts.call("configure", args))
+
     # -- producing -----------------------------------------------------------
 
     def _task_args(
@@ -183,8 +229,8 @@ class Arque:
     ) -> tuple[int, int, int]:
         """``(timeout_ms, delay_ms, at_ms)`` checked, -1 for none."""
         timeout = self.task_timeout if task_timeout is None else task_timeout
-        timeout_ms = max(1, round(_number("task_timeout", timeout, positive=True) * 1000))
-        delay_ms = -1 if delay is None else round(_number("delay", delay, positive=False) * 1000)
+        timeout_ms = max(1, round(check_number("task_timeout", timeout) * 1000))
+        delay_ms = -1 if delay is None else round(check_number("delay", delay, zero=True) * 1000)
         if at is not None and delay is not None:
             raise InvalidArgument("give either delay or at, not both")
         at_ms = -1 if at is None else _epoch_ms(at)
@@ -293,7 +339,7 @@ class Arque:
         without a timeout); returns ``[]`` when the timeout passed. Undecodable
         tasks go to dead letters and are left out.
         """
-        max_tasks = _limit("max_tasks", max_tasks, 1)
+        max_tasks = check_integer("max_tasks", max_tasks)
         batch = await self._take(max_tasks, timeout, overloaded_waits=True)
         if isinstance(batch, str):
             return []
@@ -303,10 +349,11 @@ class Arque:
         self, max_tasks: int, timeout: float | None, overloaded_waits: bool = False
     ) -> list[tuple[str, Any]] | str:
         if timeout is not None:
-            timeout = _number("timeout", timeout, positive=True)
+            timeout = check_number("timeout", timeout)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        args = [max_tasks, self.working_limit, self.requeue_limit, self.max_failed]
+        own = self._own
+        args = [max_tasks, own.working_limit, own.requeue_limit, own.max_failed]
         # ``asked``: when the script that gave ``reply`` ran, near enough, on our clock.
         asked = loop.time()
         reply = await self._scripts.call("dequeue", args)
@@ -412,14 +459,15 @@ class Arque:
         ``count_attempt=False`` the hand-out is returned unused (a worker
         shutting down). False when refused.
         """
-        delay_ms = 0 if delay is None else round(_number("delay", delay, positive=False) * 1000)
-        args: list[str | int] = [task_id, _token(task_id), delay_ms, error or "", self.requeue_limit,
-                self.max_failed, 1 if count_attempt else 0]
+        delay_ms = 0 if delay is None else round(check_number("delay", delay, zero=True) * 1000)
+        args: list[str | int] = [task_id, _token(task_id), delay_ms, error or "",
+                                 self._own.requeue_limit, self._own.max_failed,
+                                 1 if count_attempt else 0]
         result = int(await self._scripts.call("requeue", args))
         if result == 0:
             logger.warning("requeue of %s refused: not working, or a stale hand-out", task_id)
         elif result == 2:
-            logger.warning("task %s used its %d attempts: dead-lettered", task_id, self.requeue_limit)
+            logger.warning("task %s used its last attempt: dead-lettered", task_id)
         return result != 0
 
     async def extend(self, task_id: str, timeout: float | None = None) -> bool:
@@ -433,7 +481,7 @@ class Arque:
 
     @staticmethod
     def _extend_args(task_ids: Sequence[str], timeout: float | None) -> list[str | int]:
-        lease_ms = 0 if timeout is None else round(_number("timeout", timeout, positive=True) * 1000)
+        lease_ms = 0 if timeout is None else round(check_number("timeout", timeout) * 1000)
         args: list[str | int] = [lease_ms]
         for task_id in task_ids:
             args += [task_id, _token(task_id)]
@@ -459,7 +507,7 @@ class Arque:
         ``reason`` is a ``DeadReason`` (or its value); what went wrong goes in ``error``.
         """
         why = reason_value(reason)
-        args: list[str | int] = [task_id, _token(task_id), why, error, self.max_failed]
+        args: list[str | int] = [task_id, _token(task_id), why, error, self._own.max_failed]
         return bool(await self._scripts.call("fail", args))
 
     # -- housekeeping --------------------------------------------------------
@@ -469,8 +517,9 @@ class Arque:
 
         Returns how many tasks went back to pending.
         """
-        args = [self.requeue_limit, self.recovery_limit, self.max_failed,
-                round(self.failed_ttl * 1000), _SWEEP_CHUNK]
+        own = self._own
+        args = [own.requeue_limit, own.redis_value("recovery_limit"), own.max_failed,
+                own.redis_value("failed_ttl"), _SWEEP_CHUNK]
         moved: int = 0
         while True:
             recovered, promoted, dead, trimmed = await self._scripts.call("sweep", args)
@@ -533,8 +582,8 @@ class Arque:
         come and go; a cursor does not. Either way one call costs
         O(log n + limit) in Redis.
         """
-        limit = _limit("limit", limit, 100)
-        offset = _limit("offset", offset, 0, allow_zero=True)
+        limit = check_integer("limit", limit)
+        offset = check_integer("offset", offset, minimum=0)
         return await self.dead_letters.page(limit, offset, reason=reason, cursor=cursor)
 
     def _load(self, payload: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -26,26 +26,28 @@ from ..keys import QueueKeys, index_roles
 __all__ = ["KEYS", "Scripts", "source"]
 
 # The per-reason dead-letter indexes come last, in DeadReason order (see
-# includes/failed_indexes.lua), in every script that adds or removes dead letters.
+# includes/failed_indexes.lua), in every script that adds or removes dead letters;
+# only the queue's config follows them, in the scripts that read its settings.
 _BY_REASON = index_roles()
 
 # The keys of each script, in KEYS order, by their role in QueueKeys.
 KEYS: dict[str, tuple[str, ...]] = {
     "enqueue": ("pending", "delayed", "tasks", "payloads", "marker"),
     "dequeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-                *_BY_REASON),
+                *_BY_REASON, "config"),
     "release": ("working", "leases", "tasks", "payloads", "pending", "marker"),
     "requeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-                *_BY_REASON),
+                *_BY_REASON, "config"),
     "extend": ("working", "leases", "tasks"),
-    "fail": ("working", "leases", "tasks", "payloads", "failed", *_BY_REASON),
+    "fail": ("working", "leases", "tasks", "payloads", "failed", *_BY_REASON, "config"),
     "sweep": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-              *_BY_REASON),
+              *_BY_REASON, "config"),
     "replay": ("failed", "tasks", "pending", "marker", *_BY_REASON),
     "purge": ("failed", "tasks", "payloads", *_BY_REASON),
     "stats": ("pending", "delayed", "working", "failed"),
     "inspect": ("tasks", "payloads", "working", "delayed", "failed"),
     "list_failed": ("failed", "tasks", "payloads", *_BY_REASON),
+    "configure": ("config",),
 }
 
 Arg = str | bytes | int | float
@@ -72,23 +74,54 @@ def sha1(name: str) -> str:
 
 
 class Scripts:
-    """The scripts of one queue on one client (async or sync)."""
+    """The scripts of one queue on one client (async or sync).
 
-    def __init__(self, client: Any, keys: QueueKeys) -> None:
+    ``first`` (a script name and its arguments) runs before the first call
+    of any other script, and again after the server answers NOSCRIPT (it
+    forgot its scripts: restarted, or flushed), so what ``first`` stores
+    survives a restart without persistence. ``on_first`` gets its reply.
+    """
+
+    def __init__(
+        self, client: Any, keys: QueueKeys, first: tuple[str, Sequence[Arg]] | None = None,
+        on_first: Callable[[Any], object] | None = None,
+    ) -> None:
         self._client = client
         self._keys = {name: [getattr(keys, role) for role in roles] for name, roles in KEYS.items()}
+        self._first = first
+        self._on_first = on_first
+        self._first_due = first is not None
 
     def _command(self, name: str, args: Sequence[Arg]) -> list[Arg]:
         keys = self._keys[name]
         return ["EVALSHA", sha1(name), len(keys), *keys, *args]
 
+    async def _run_first(self) -> None:
+        assert self._first is not None
+        # Cleared before the round trip: calls made meanwhile do not repeat it.
+        self._first_due = False
+        try:
+            reply = await self._call(*self._first)
+        except BaseException:
+            self._first_due = True
+            raise
+        if self._on_first is not None:
+            self._on_first(reply)
+
     async def call(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name``; bulk replies come back as bytes."""
+        if self._first_due:
+            await self._run_first()
+        return await self._call(name, args)
+
+    async def _call(self, name: str, args: Sequence[Arg]) -> Any:
         command = self._command(name, args)
         try:
             try:
                 return await self._client.execute_command(*command, NEVER_DECODE=True)
             except redis.exceptions.NoScriptError:
+                if self._first is not None and name != self._first[0]:
+                    await self._run_first()
                 await self._client.script_load(source(name))
                 return await self._client.execute_command(*command, NEVER_DECODE=True)
         except REDIS_ERRORS as exc:
@@ -100,6 +133,8 @@ class Scripts:
         Redis runs the script as soon as ``first`` returns, one round trip for
         both; returns the script's reply.
         """
+        if self._first_due:
+            await self._run_first()
         command = self._command(name, args)
         try:
             async with self._client.pipeline(transaction=False) as pipe:
@@ -109,7 +144,7 @@ class Scripts:
         except REDIS_ERRORS as exc:
             raise translate(exc) from exc
         if isinstance(reply, redis.exceptions.NoScriptError):
-            return await self.call(name, args)
+            return await self._call(name, args)
         if isinstance(reply, REDIS_ERRORS):
             raise translate(reply) from reply
         if isinstance(reply, Exception):
@@ -118,12 +153,24 @@ class Scripts:
 
     def call_sync(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name`` on a synchronous client."""
+        if self._first is not None and self._first_due and name != self._first[0]:
+            self._first_due = False
+            try:
+                reply = self.call_sync(*self._first)
+            except BaseException:
+                self._first_due = True
+                raise
+            if self._on_first is not None:
+                self._on_first(reply)
         command = self._command(name, args)
         try:
             try:
                 return self._client.execute_command(*command, NEVER_DECODE=True)
             except redis.exceptions.NoScriptError:
+                self._first_due = self._first is not None and name != self._first[0]
                 self._client.script_load(source(name))
+                if self._first_due:
+                    return self.call_sync(name, args)
                 return self._client.execute_command(*command, NEVER_DECODE=True)
         except REDIS_ERRORS as exc:
             raise translate(exc) from exc

@@ -13,10 +13,12 @@
 -- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[12] failed_undecodable        ZSET
 -- KEYS[13] failed_rejected           ZSET
+-- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
 -- ARGV[1] max_tasks      hand out at most this many
 -- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
+--                        (ARGV[2..4]: the caller's, used where the config stores none)
 -- returns {status, wait_ms, then 5 per task: id, token, payload, attempt, deadline_ms}
 -- (needs Redis >= 6.2: RPOP with a count)
 --   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none;
@@ -32,6 +34,7 @@
 --@include trim_failed
 --@include dead_letter
 --@include promote_due
+--@include queue_config
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
@@ -40,8 +43,9 @@ local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', lea
 if err then return err end
 local indexes = failed_indexes(9)
 
-local max_tasks, working_limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local requeue_limit, max_failed = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_tasks = tonumber(ARGV[1])
+local working_limit, requeue_limit, max_failed = queue_config(KEYS[14],
+  {'working_limit', 'requeue_limit', 'max_failed'}, {ARGV[2], ARGV[3], ARGV[4]})
 local now, time = now_ms()
 
 promote_due(delayed, pending, now, math.max(max_tasks, 100))

@@ -10,11 +10,12 @@
 -- KEYS[8]  failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[9]  failed_undecodable        ZSET
 -- KEYS[10] failed_rejected           ZSET
+-- KEYS[11] config                    HASH  the queue's stored settings; max_failed overrides ARGV[5]
 -- ARGV[1] task_id
 -- ARGV[2] token       '' acts on the current hand-out
 -- ARGV[3] reason      why it failed: a DeadReason value ('rejected', 'undecodable', ...)
 -- ARGV[4] error       the failure, kept as the task's last error
--- ARGV[5] max_failed  retention of dead letters by count (0: unbounded)
+-- ARGV[5] max_failed  retention of dead letters by count (0: unbounded), where the config has none
 -- returns 1 dead-lettered, 0 refused (stale token, not working, unknown);
 -- an error reply ARQUE_BADREASON, and nothing written, for another reason
 --@include now_ms
@@ -25,6 +26,7 @@
 --@include drop_failed
 --@include trim_failed
 --@include dead_letter
+--@include queue_config
 local working, leases, tasks, payloads, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset',
   KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset'})
@@ -38,5 +40,6 @@ local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
-dead_letter(failed, indexes, tasks, payloads, id, meta, ARGV[3], ARGV[4], now, tonumber(ARGV[5]))
+local max_failed = queue_config(KEYS[11], {'max_failed'}, {ARGV[5]})
+dead_letter(failed, indexes, tasks, payloads, id, meta, ARGV[3], ARGV[4], now, max_failed)
 return 1

@@ -13,12 +13,14 @@
 -- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[12] failed_undecodable        ZSET
 -- KEYS[13] failed_rejected           ZSET
+-- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
 -- ARGV[1] task_id
 -- ARGV[2] token          '' acts on the current hand-out
 -- ARGV[3] delay_ms       0: pending at once
 -- ARGV[4] error          the failure, kept as the task's last error
 -- ARGV[5] requeue_limit  a task is handed out at most this many times
 -- ARGV[6] max_failed     retention of dead letters by count (0: unbounded)
+--                        (ARGV[5..6]: the caller's, used where the config stores none)
 -- ARGV[7] count_attempt  1: a handled failure; 0: handed back unused (shutdown), the attempt is returned
 -- returns 0 refused (stale token, not working, unknown), 1 requeued, 2 dead-lettered
 --@include now_ms
@@ -30,6 +32,7 @@
 --@include drop_failed
 --@include trim_failed
 --@include dead_letter
+--@include queue_config
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
@@ -39,7 +42,8 @@ if err then return err end
 local indexes = failed_indexes(9)
 
 local id, token, delay, last_error = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local requeue_limit, max_failed, count_attempt = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local count_attempt = ARGV[7] == '1'
+local requeue_limit, max_failed = queue_config(KEYS[14], {'requeue_limit', 'max_failed'}, {ARGV[5], ARGV[6]})
 if not holds_lease(leases, id, token) then return 0 end
 
 local now = now_ms()

@@ -14,10 +14,13 @@
 -- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[12] failed_undecodable        ZSET
 -- KEYS[13] failed_rejected           ZSET
+-- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
 -- ARGV[1] requeue_limit   a task is handed out at most this many times
 -- ARGV[2] recovery_limit  a task whose lease expired this many times is a poison pill
+--                         (0: the same as requeue_limit)
 -- ARGV[3] max_failed      retention of dead letters by count (0: unbounded)
 -- ARGV[4] failed_ttl_ms   retention of dead letters by age (0: unbounded)
+--                         (ARGV[1..4]: the caller's, used where the config stores none)
 -- ARGV[5] limit           at most this many tasks of each kind per call
 -- returns {recovered, promoted, dead_lettered, dropped_dead_letters (by age, then by count)}
 --@include now_ms
@@ -29,6 +32,7 @@
 --@include trim_failed
 --@include dead_letter
 --@include promote_due
+--@include queue_config
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
@@ -37,8 +41,10 @@ local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', lea
 if err then return err end
 local indexes = failed_indexes(9)
 
-local requeue_limit, recovery_limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local max_failed, failed_ttl, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local requeue_limit, recovery_limit, max_failed, failed_ttl = queue_config(KEYS[14],
+  {'requeue_limit', 'recovery_limit', 'max_failed', 'failed_ttl'}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})
+if recovery_limit <= 0 then recovery_limit = requeue_limit end
+local limit = tonumber(ARGV[5])
 local now = now_ms()
 
 local recovered, dead = 0, 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import signal
 import socket
@@ -24,6 +23,7 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..queue import Arque, TaskId
+from ..settings import check_integer, check_number
 from .ack import Acker
 from .fetch import BLOCK, Fetcher
 from .health import HealthSignals
@@ -41,15 +41,6 @@ logger = logging.getLogger("arque.worker")
 _FLUSH_MARGIN = 5.0
 _MAX_BATCH = 100
 DEFAULT_BACKOFF = Backoff()
-
-
-def _check(name: str, value: Any, *, integer: bool = False, zero: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be {'an integer' if integer else 'a number'}, "
-                              f"got {value!r}")
-    if value < 0 or (value == 0 and not zero):
-        raise InvalidArgument(f"{name} must be {'>= 0' if zero else 'positive'}, got {value!r}")
 
 
 def _client_of(queue: Arque) -> Any:
@@ -90,14 +81,14 @@ class Worker:
             raise InvalidArgument(f"handler must be an async callable, got {handler!r}")
         if not isinstance(backoff, Backoff) or not isinstance(health, (Health, type(None))):
             raise InvalidArgument("backoff must be a Backoff and health a Health")
-        _check("concurrency", concurrency, integer=True)
-        _check("grace_period", grace_period, zero=True)
+        check_integer("concurrency", concurrency)
+        check_number("grace_period", grace_period, zero=True)
         for key, value in (("task_timeout", task_timeout), ("sweep_interval", sweep_interval),
                            ("heartbeat_interval", heartbeat_interval)):
             if value is not None:
-                _check(key, value)
+                check_number(key, value)
         if batch_size is not None:
-            _check("batch_size", batch_size, integer=True)
+            check_integer("batch_size", batch_size)
         self._handler = handler
         self._concurrency = concurrency
         self._task_timeout = None if task_timeout is None else float(task_timeout)

@@ -8,15 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidArgument
+from ..settings import check_number
 
 __all__ = ["Backoff", "Health"]
-
-
-def _positive(name: str, value: float, *, zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (value == 0 and not zero):
-        raise InvalidArgument(f"{name} must be {'>= 0' if zero else 'positive'}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +29,9 @@ class Backoff:
     jitter: bool = True
 
     def __post_init__(self) -> None:
-        _positive("base", self.base, zero=True)
-        _positive("max", self.max, zero=True)
-        _positive("factor", self.factor)
+        check_number("base", self.base, zero=True)
+        check_number("max", self.max, zero=True)
+        check_number("factor", self.factor)
         if self.factor < 1:
             raise InvalidArgument(f"factor must be >= 1, got {self.factor!r}")
 
@@ -77,7 +71,7 @@ class Health:
     unhealthy_after: float = 30.0
 
     def __post_init__(self) -> None:
-        _positive("unhealthy_after", self.unhealthy_after)
+        check_number("unhealthy_after", self.unhealthy_after)
         if self.port is not None and (
             isinstance(self.port, bool) or not isinstance(self.port, int)
             or not 0 <= self.port <= 65535
