@@ -8,12 +8,16 @@ scripts, the number checks, and the ``arque config`` / ``arque sweep`` CLI.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import redis as redis_py
 import redis.asyncio as aioredis
 
 from arque import OVERLOADED, Arque, InvalidArgument, QueueSettings, TaskId
@@ -292,3 +296,54 @@ def test_settings_object_is_frozen_and_checked() -> None:
         QueueSettings(max_failed=-1)
     assert QueueSettings.names() == (
         "working_limit", "requeue_limit", "recovery_limit", "max_failed", "failed_ttl")
+
+
+# -- the CLI -----------------------------------------------------------------------
+
+def test_config_command_shows_sets_and_resets(redis_url: str, queue_name: str) -> None:
+    where = ["--redis", redis_url, "--queue", queue_name]
+    done = _arque("config", "set", "requeue_limit=6", "failed_ttl=0", *where)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(_arque("config", "show", "--json", *where).stdout)
+    assert shown["queue"] == queue_name
+    assert shown["settings"]["requeue_limit"] == 6 and shown["settings"]["failed_ttl"] == 0
+    assert shown["stored"] == ["failed_ttl", "requeue_limit"]
+    rows = [line.split() for line in _arque("config", "show", *where).stdout.splitlines()]
+    assert ["requeue_limit", "6", "stored"] in rows and ["max_failed", "10000", "default"] in rows
+    done = _arque("config", "reset", "requeue_limit", *where)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(_arque("config", "show", "--json", *where).stdout)
+    assert shown["settings"]["requeue_limit"] == 3 and shown["stored"] == ["failed_ttl"]
+    for bad in (["set", "requeue_limit=0"], ["set", "nope=1"], ["set", "requeue_limit"],
+                ["set", "requeue_limit=x"], ["reset", "nope"]):
+        done = _arque("config", *bad, *where)
+        assert done.returncode == 2 and done.stderr.startswith("arque: error: "), (bad, done)
+
+
+def test_worker_command_applies_its_flags_and_the_stored_limits(
+    redis_url: str, queue_name: str
+) -> None:
+    where = ["--redis", redis_url, "--queue", queue_name]
+    assert _arque("config", "set", "requeue_limit=1", *where).returncode == 0
+    assert _arque("enqueue", '{"sleep": 60}', "--task-id", "slow", *where).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arque", "worker", "tests.cli_app:handler", *where,
+         "--task-timeout", "0.3", "--batch-size", "1", "--sweep-interval", "0.5"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    with proc, redis_py.Redis.from_url(redis_url) as client:
+        keys = Arque(client, queue=queue_name).keys
+        try:
+            deadline = time.monotonic() + 30
+            while not client.zscore(keys.failed, "slow"):
+                assert time.monotonic() < deadline, "not dead-lettered"
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        meta = json.loads(client.hget(keys.tasks, "slow") or b"{}")
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    # Cut off by --task-timeout (its lease is 120 s), dead at once by the stored requeue_limit.
+    assert meta["why"] == "retries_exhausted" and "timed out after 0.3 s" in meta["err"], meta
+    assert "--batch-size" in _arque("worker", "--help").stdout

@@ -1,7 +1,7 @@
 """The ``arque`` command: thin, over the public API. Needs ``pip install 'arque[cli]'``.
 
-One module per command (``_worker``, ``_stats``, ``_failed``, ``_tasks``,
-``_demo``); ``_base`` holds what they share: the connection options, exit
+One module per command (``_worker``, ``_stats``, ``_failed``, ``_config``,
+``_tasks``, ``_demo``); ``_base`` holds what they share: the connection options, exit
 codes and the one-line errors. See ``docs/cli.md``.
 """
 
@@ -11,6 +11,7 @@ import click
 
 from .. import __version__
 from ._base import EXIT_CODES, ArqueGroup, group_options
+from ._config import config
 from ._demo import demo
 from ._failed import failed
 from ._stats import stats
@@ -31,5 +32,5 @@ def arque() -> None:
     """
 
 
-for _command in (worker, stats, failed, enqueue, sweep, demo):
+for _command in (worker, stats, failed, config, enqueue, sweep, demo):
     arque.add_command(_command)

@@ -30,8 +30,20 @@ _LOG_LEVELS = ["debug", "info", "warning", "error"]
 @click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
               help="Handlers running at once in this worker.")
 @click.option("--working-limit", type=click.IntRange(min=0), default=None,
-              help="Global limit of working tasks per queue, shared by every worker "
-                   f"(default: {Arque.working_limit}).")
+              help="Global limit of working tasks per queue, shared by every worker; stored "
+                   "with the queue (default: the queue's stored limit, else "
+                   f"{Arque.working_limit}; 0: none).")
+@click.option("--task-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS",
+              help="Execution limit: a handler running longer is cancelled and its attempt "
+                   "fails (default: the task's lease, its task_timeout).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Tasks taken by one fetch and released by one call (default: the "
+                   "concurrency, at most 100).")
+@click.option("--sweep-interval", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              metavar="SECONDS",
+              help="Seconds between two sweeps of each queue (0: never; another process "
+                   "sweeps).")
 @click.option("--grace-period", type=click.FloatRange(min=0), default=25.0, show_default=True,
               help="Seconds in-flight handlers get to finish after SIGTERM/SIGINT; then "
                    "their tasks are handed back.")
@@ -43,6 +55,7 @@ _LOG_LEVELS = ["debug", "info", "warning", "error"]
               default="info", show_default=True)
 def worker(
     settings: Settings, handler_ref: str, concurrency: int, working_limit: int | None,
+    task_timeout: float | None, batch_size: int | None, sweep_interval: float,
     grace_period: float, health_file: Path | None, health_port: int | None, log_level: str,
 ) -> None:
     """Run MODULE:HANDLER on the tasks of the queues until SIGTERM or SIGINT.
@@ -52,7 +65,8 @@ def worker(
     requeues it with a backoff; ``arque.worker.Fail`` dead-letters it. The
     first SIGTERM/SIGINT stops taking work and lets in-flight handlers finish
     (exit 0); a second one exits at once (exit 1), leaving in-flight tasks to
-    their leases.
+    their leases. Limits not given here (requeue_limit, max_failed, ...) are
+    the queue's stored ones: see `arque config`.
 
     \b
     Example:
@@ -69,7 +83,8 @@ def worker(
         queues = [Arque(client, prefix=settings.prefix, queue=name, working_limit=working_limit)
                   for name in dict.fromkeys(settings.queues)]
         runner = Worker(queues, handler, concurrency=concurrency, grace_period=grace_period,
-                        health=health)
+                        health=health, task_timeout=task_timeout, batch_size=batch_size,
+                        sweep_interval=sweep_interval or None)
         return await runner.serve()
 
     sys.exit(run(settings, serve))
