@@ -20,9 +20,10 @@ import pytest
 import redis as redis_py
 import redis.asyncio as aioredis
 
-from arque import OVERLOADED, Arque, InvalidArgument, QueueSettings, TaskId
+from arque import OVERLOADED, Arque, InvalidArgument, QueueSettings, RedisUnavailable, TaskId
 from arque.scripts import Scripts
 from arque.settings import DEFAULTS, check_integer, check_number
+from arque.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE = 0.05
@@ -214,15 +215,49 @@ async def test_bad_settings_are_refused_and_nothing_is_written(
             Arque(redis, queue=queue_name, **known)  # type: ignore[arg-type]
 
 
-async def test_a_server_that_forgot_everything_gets_the_owners_settings_again(
+async def test_a_restart_without_persistence_gets_the_owners_settings_again(
+    queue_name: str,
+) -> None:
+    with RedisServer() as server:  # no AOF, no RDB: a restart forgets everything
+        async with aioredis.Redis.from_url(server.url) as redis:
+            owner = Arque(redis, queue=queue_name, requeue_limit=6)
+            await owner.enqueue("x")
+            server.kill()
+            server.start()
+            for _ in range(50):  # the pooled connection died with the server
+                try:
+                    await owner.enqueue("y")  # NOSCRIPT: the owner writes its settings first
+                    break
+                except RedisUnavailable:
+                    await asyncio.sleep(0.1)
+            assert await _stored(redis, owner) == {"requeue_limit": "6"}
+            assert (await Arque(redis, queue=queue_name).settings()).requeue_limit == 6
+
+
+async def test_noscript_alone_does_not_undo_a_later_change(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
     owner = Arque(redis, queue=queue_name, requeue_limit=6)
     await owner.enqueue("x")
-    await redis.flushall()
-    await redis.script_flush()  # as a restart without persistence leaves it
-    await owner.enqueue("y")  # NOSCRIPT: the owner writes its settings first
-    assert await _stored(redis, owner) == {"requeue_limit": "6"}
+    await Arque(redis, queue=queue_name).configure(requeue_limit=8)  # an operator's change
+    await redis.script_flush()  # scripts forgotten, data kept (or a script never loaded)
+    await owner.enqueue("y")
+    assert await _stored(redis, owner) == {"requeue_limit": "8"}
+    assert (await owner.settings()).requeue_limit == 8
+
+
+def test_a_synchronous_producer_stores_its_settings_too(
+    own_redis_server: RedisServer, queue_name: str
+) -> None:
+    with redis_py.Redis.from_url(own_redis_server.url) as client:
+        owner = Arque(client, queue=queue_name, max_failed=77)
+        owner.enqueue_sync("x")
+        assert client.hgetall(owner.keys.config) == {b"max_failed": b"77"}
+        client.flushall()
+        client.script_flush()
+        owner.enqueue_sync("y")
+        assert client.hgetall(owner.keys.config) == {b"max_failed": b"77"}
+        assert owner.max_failed == 77
 
 
 async def test_a_hand_written_bad_value_is_ignored(redis: aioredis.Redis, queue_name: str) -> None:
@@ -269,9 +304,12 @@ async def test_configure_script_writes_removes_and_reads(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
     scripts = Scripts(redis, Arque(redis, queue=queue_name).keys)
-    assert await scripts.call("configure", ["requeue_limit", 4, "max_failed", 9]) in (
+    assert await scripts.call("configure", [1, "requeue_limit", 4, "max_failed", 9]) in (
         [b"requeue_limit", b"4", b"max_failed", b"9"], [b"max_failed", b"9", b"requeue_limit", b"4"])
-    assert await scripts.call("configure", ["requeue_limit", ""]) == [b"max_failed", b"9"]
+    assert await scripts.call("configure", [0, "requeue_limit", ""]) == [b"max_failed", b"9"]
+    # only_if_none: the queue stores a setting already, so nothing is written.
+    assert await scripts.call("configure", [1, "working_limit", 5]) == [b"max_failed", b"9"]
+    assert await scripts.call("configure", [0]) == [b"max_failed", b"9"]
 
 
 # -- number checks, written once ---------------------------------------------------

@@ -21,7 +21,7 @@ from .dead_letters import DeadLetters, FailedPage
 from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError
 from .keys import QueueKeys, reason_value
 from .records import DeadLetter, DeadReason, QueueStats
-from .scripts import Scripts
+from .scripts import FirstCall, Scripts
 from .serializers import JSON, Serializer
 from .settings import (
     DEFAULTS,
@@ -160,10 +160,14 @@ class Arque:
             raise InvalidArgument("a binary serializer needs a client with decode_responses=False")
         # Replies of scripts come undecoded; a client in str mode gets str payloads, as in 1.1.0.
         self._decode_text = _decodes_responses(redis)
+        # Before its first script, an instance stores its explicit settings and reads
+        # the queue's; a server that answers NOSCRIPT may have lost its data, so an
+        # owner stores them again then, unless the queue holds settings already.
         stored: list[str | int] = []
         for name in explicit:
             stored += [name, self._own.redis_value(name)]
-        self._scripts = Scripts(redis, self.keys, ("configure", stored), self._read_stored)
+        self._scripts = Scripts(redis, self.keys, FirstCall(
+            "configure", [0, *stored], [1, *stored] if stored else None, self._read_stored))
         self.dead_letters = DeadLetters(self._scripts, self._load)
         """The dead letters of the queue: pages by cursor, replay and purge in chunks."""
         # Concurrent enqueues and releases share round trips (see batching.py).
@@ -194,11 +198,11 @@ class Arque:
 
     async def settings(self) -> QueueSettings:
         """The queue's effective settings: those it stores, else this instance's, read now."""
-        return self._read_stored(await self._scripts.call("configure", []))
+        return self._read_stored(await self._scripts.call("configure", [0]))
 
     async def stored_settings(self) -> dict[str, float]:
         """The settings the queue stores, by name (seconds for ``failed_ttl``), read now."""
-        reply = await self._scripts.call("configure", [])
+        reply = await self._scripts.call("configure", [0])
         self._read_stored(reply)
         return parse_stored(reply)
 
@@ -211,7 +215,7 @@ class Arque:
         """
         chosen = given(**changes)
         checked = dataclasses.replace(DEFAULTS, **chosen)
-        args: list[str | int] = []
+        args: list[str | int] = [0]
         for name in changes:
             args += [name, checked.redis_value(name) if name in chosen else ""]
         return self._read_stored(await self._scripts.call("configure", args))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -23,7 +24,7 @@ import redis.exceptions
 from ..errors import REDIS_ERRORS, translate
 from ..keys import QueueKeys, index_roles
 
-__all__ = ["KEYS", "Scripts", "source"]
+__all__ = ["KEYS", "FirstCall", "Scripts", "source"]
 
 # The per-reason dead-letter indexes come last, in DeadReason order (see
 # includes/failed_indexes.lua), in every script that adds or removes dead letters;
@@ -73,44 +74,55 @@ def sha1(name: str) -> str:
     return hashlib.sha1(source(name).encode()).hexdigest()
 
 
-class Scripts:
-    """The scripts of one queue on one client (async or sync).
+@dataclass(frozen=True)
+class FirstCall:
+    """A script an instance runs before its first script call (``configure``).
 
-    ``first`` (a script name and its arguments) runs before the first call
-    of any other script, and again after the server answers NOSCRIPT (it
-    forgot its scripts: restarted, or flushed), so what ``first`` stores
-    survives a restart without persistence. ``on_first`` gets its reply.
+    ``again``: its arguments when a server answers NOSCRIPT later (it may
+    have restarted and lost its data); None: not run again. ``on_reply``
+    gets each reply.
     """
 
-    def __init__(
-        self, client: Any, keys: QueueKeys, first: tuple[str, Sequence[Arg]] | None = None,
-        on_first: Callable[[Any], object] | None = None,
-    ) -> None:
+    name: str
+    args: Sequence[Arg]
+    again: Sequence[Arg] | None = None
+    on_reply: Callable[[Any], object] | None = None
+
+
+class Scripts:
+    """The scripts of one queue on one client (async or sync), and its ``FirstCall``."""
+
+    def __init__(self, client: Any, keys: QueueKeys, first: FirstCall | None = None) -> None:
         self._client = client
         self._keys = {name: [getattr(keys, role) for role in roles] for name, roles in KEYS.items()}
         self._first = first
-        self._on_first = on_first
-        self._first_due = first is not None
+        # The arguments of a FirstCall due before the next script, or None.
+        self._due: Sequence[Arg] | None = None if first is None else first.args
 
     def _command(self, name: str, args: Sequence[Arg]) -> list[Arg]:
         keys = self._keys[name]
         return ["EVALSHA", sha1(name), len(keys), *keys, *args]
 
+    def _noscript(self, name: str) -> None:
+        """Script ``name`` was not loaded: the first call runs again, if it asks to."""
+        if self._first is not None and name != self._first.name and self._first.again is not None:
+            self._due = self._first.again
+
     async def _run_first(self) -> None:
-        assert self._first is not None
+        assert self._first is not None and self._due is not None
         # Cleared before the round trip: calls made meanwhile do not repeat it.
-        self._first_due = False
+        args, self._due = self._due, None
         try:
-            reply = await self._call(*self._first)
+            reply = await self._call(self._first.name, args)
         except BaseException:
-            self._first_due = True
+            self._due = args
             raise
-        if self._on_first is not None:
-            self._on_first(reply)
+        if self._first.on_reply is not None:
+            self._first.on_reply(reply)
 
     async def call(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name``; bulk replies come back as bytes."""
-        if self._first_due:
+        if self._due is not None:
             await self._run_first()
         return await self._call(name, args)
 
@@ -120,7 +132,8 @@ class Scripts:
             try:
                 return await self._client.execute_command(*command, NEVER_DECODE=True)
             except redis.exceptions.NoScriptError:
-                if self._first is not None and name != self._first[0]:
+                self._noscript(name)
+                if self._due is not None:
                     await self._run_first()
                 await self._client.script_load(source(name))
                 return await self._client.execute_command(*command, NEVER_DECODE=True)
@@ -133,7 +146,7 @@ class Scripts:
         Redis runs the script as soon as ``first`` returns, one round trip for
         both; returns the script's reply.
         """
-        if self._first_due:
+        if self._due is not None:
             await self._run_first()
         command = self._command(name, args)
         try:
@@ -153,23 +166,23 @@ class Scripts:
 
     def call_sync(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name`` on a synchronous client."""
-        if self._first is not None and self._first_due and name != self._first[0]:
-            self._first_due = False
+        if self._due is not None and self._first is not None and name != self._first.name:
+            due, self._due = self._due, None
             try:
-                reply = self.call_sync(*self._first)
+                reply = self.call_sync(self._first.name, due)
             except BaseException:
-                self._first_due = True
+                self._due = due
                 raise
-            if self._on_first is not None:
-                self._on_first(reply)
+            if self._first.on_reply is not None:
+                self._first.on_reply(reply)
         command = self._command(name, args)
         try:
             try:
                 return self._client.execute_command(*command, NEVER_DECODE=True)
             except redis.exceptions.NoScriptError:
-                self._first_due = self._first is not None and name != self._first[0]
+                self._noscript(name)
                 self._client.script_load(source(name))
-                if self._first_due:
+                if self._due is not None:
                     return self.call_sync(name, args)
                 return self._client.execute_command(*command, NEVER_DECODE=True)
         except REDIS_ERRORS as exc:
