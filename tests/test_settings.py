@@ -385,3 +385,11 @@ def test_worker_command_applies_its_flags_and_the_stored_limits(
     # Cut off by --task-timeout (its lease is 120 s), dead at once by the stored requeue_limit.
     assert meta["why"] == "retries_exhausted" and "timed out after 0.3 s" in meta["err"], meta
     assert "--batch-size" in _arque("worker", "--help").stdout
+
+
+@pytest.mark.parametrize("command", [["config"], ["config", "show"], ["config", "set"],
+                                     ["config", "reset"]], ids=" ".join)
+def test_help_of_the_config_commands(command: list[str]) -> None:
+    done = _arque(*command, "--help")
+    assert done.returncode == 0 and done.stdout.startswith("Usage: arque"), done.stderr
+    assert "Exit codes:" in done.stdout
