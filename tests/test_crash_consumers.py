@@ -191,4 +191,5 @@ async def test_sigkilled_consumers_lose_nothing(
         assert attempt == max(done[task_id]), (task_id, attempt, done[task_id])
     assert all(max(a) <= REQUEUE_LIMIT for a in done.values())
     assert stats == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0}
-    assert leftover == []
+    # Only the owner's settings (requeue_limit) stay: configuration, not task data.
+    assert leftover == [queue.keys.config.encode()]

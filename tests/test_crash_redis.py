@@ -177,4 +177,5 @@ async def test_redis_sigkilled_and_restarted_loses_nothing(own_redis_server: Red
     clean = run.enqueued - run.maybe
     assert all(run.released[t] <= 1 for t in clean), {t: run.released[t] for t in clean if run.released[t] > 1}
     assert stats == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0}
-    assert leftover == []
+    # Only the owner's settings (requeue_limit) stay: configuration, not task data.
+    assert leftover == [queues[0].keys.config.encode()]
