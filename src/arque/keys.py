@@ -15,6 +15,9 @@ touches a single slot and runs on Redis Cluster::
                                reason; one key per ``DeadReason``, kept by the
                                scripts that add and remove dead letters
     arque:{default}:config     HASH  setting -> value: the queue's limits (see settings.py)
+    arque:{default}:workers    ZSET  worker name -> registration expiry (ms, Redis clock)
+    arque:{default}:workers:info  HASH  worker name -> worker description (JSON)
+    arque:{default}:throughput HASH  "<minute>:<outcome>" -> tasks settled that minute
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def index_roles() -> tuple[str, ...]:
 def _key_name(role: str) -> str:
     if role.startswith(_INDEX_ROLE):
         return "failed:" + role[len(_INDEX_ROLE):]
-    return role
+    return role.replace("_", ":")  # workers_info -> workers:info
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,10 @@ class QueueKeys:
     failed_rejected: str
     # The queue's stored settings (see settings.py).
     config: str
+    # What workers tell about themselves (the live workers list, throughput rollups).
+    workers: str
+    workers_info: str
+    throughput: str
 
     @classmethod
     def for_queue(cls, prefix: str, queue: str) -> QueueKeys:

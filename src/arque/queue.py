@@ -66,15 +66,20 @@ class TaskId(str):
 
     It compares and hashes as the plain id. ``token`` fences the hand-out:
     ``release``/``requeue`` with a ``TaskId`` of an earlier hand-out are refused.
+    ``waited`` is the seconds from when the task became ready to this hand-out.
     """
 
     token: str
     attempt: int
     deadline: float
+    waited: float
 
-    def __new__(cls, value: str, token: str = "", attempt: int = 0, deadline: float = 0.0) -> TaskId:
+    def __new__(
+        cls, value: str, token: str = "", attempt: int = 0, deadline: float = 0.0,
+        waited: float = 0.0,
+    ) -> TaskId:
         self = super().__new__(cls, value)
-        self.token, self.attempt, self.deadline = token, attempt, deadline
+        self.token, self.attempt, self.deadline, self.waited = token, attempt, deadline, waited
         return self
 
 
@@ -421,9 +426,10 @@ class Arque:
 
     async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        for i in range(2, len(reply), 5):
-            raw_id, token, payload, attempt, deadline = reply[i : i + 5]
-            task_id = TaskId(records.text(raw_id), records.text(token), int(attempt), deadline / 1000)
+        for i in range(2, len(reply), 6):
+            raw_id, token, payload, attempt, deadline, waited = reply[i : i + 6]
+            task_id = TaskId(records.text(raw_id), records.text(token), int(attempt),
+                             deadline / 1000, int(waited) / 1000)
             try:
                 if payload is None:
                     raise ValueError("payload missing")

@@ -1,8 +1,9 @@
 """The ``arque`` command: thin, over the public API. Needs ``pip install 'arque[cli]'``.
 
-One module per command (``_worker``, ``_stats``, ``_failed``, ``_config``,
-``_tasks``, ``_demo``); ``_base`` holds what they share: the connection options, exit
-codes and the one-line errors. See ``docs/cli.md``.
+One module per command (``_worker``, ``_workers``, ``_stats``, ``_failed``,
+``_config``, ``_tasks``, ``_metrics``, ``_demo``); ``_base`` holds what
+they share: the connection options, exit codes and the one-line errors. See
+``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from ._base import EXIT_CODES, ArqueGroup, group_options
 from ._config import config
 from ._demo import demo
 from ._failed import failed
+from ._metrics import metrics
 from ._stats import stats
 from ._tasks import enqueue, sweep
 from ._worker import worker
+from ._workers import workers
 
 __all__ = ["arque"]
 
@@ -32,5 +35,5 @@ def arque() -> None:
     """
 
 
-for _command in (worker, stats, failed, config, enqueue, sweep, demo):
+for _command in (worker, workers, stats, failed, config, enqueue, sweep, metrics, demo):
     arque.add_command(_command)

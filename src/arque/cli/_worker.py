@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import logging
 import os
@@ -50,7 +51,8 @@ _LOG_LEVELS = ["debug", "info", "warning", "error"]
 @click.option("--health-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Touch this file while the worker completes round trips to Redis.")
 @click.option("--health-port", type=click.IntRange(0, 65535), default=None,
-              help="Serve GET /healthz and /readyz on this port.")
+              help="Serve GET /healthz and /readyz on this port, and /metrics (Prometheus) "
+                   "when prometheus-client is installed (arque[metrics]).")
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS, case_sensitive=False),
               default="info", show_default=True)
 def worker(
@@ -75,6 +77,7 @@ def worker(
     handler = load_handler(handler_ref)
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    metrics = health_port is not None and importlib.util.find_spec("prometheus_client") is not None
     health = None
     if health_file is not None or health_port is not None:
         health = Health(file=health_file, port=health_port)
@@ -84,7 +87,7 @@ def worker(
                   for name in dict.fromkeys(settings.queues)]
         runner = Worker(queues, handler, concurrency=concurrency, grace_period=grace_period,
                         health=health, task_timeout=task_timeout, batch_size=batch_size,
-                        sweep_interval=sweep_interval or None)
+                        sweep_interval=sweep_interval or None, metrics=metrics)
         return await runner.serve()
 
     sys.exit(run(settings, serve))

@@ -49,6 +49,11 @@ KEYS: dict[str, tuple[str, ...]] = {
     "inspect": ("tasks", "payloads", "working", "delayed", "failed"),
     "list_failed": ("failed", "tasks", "payloads", *_BY_REASON),
     "configure": ("config",),
+    "register_worker": ("workers", "workers_info"),
+    "list_workers": ("workers", "workers_info"),
+    "queue_metrics": ("pending", "delayed", "working", "failed", "tasks", "workers"),
+    "record_throughput": ("throughput",),
+    "read_throughput": ("throughput",),
 }
 
 Arg = str | bytes | int | float

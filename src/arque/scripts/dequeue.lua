@@ -19,7 +19,8 @@
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
 --                        (ARGV[2..4]: the caller's, used where the config stores none)
--- returns {status, wait_ms, then 5 per task: id, token, payload, attempt, deadline_ms}
+-- returns {status, wait_ms, then 6 per task: id, token, payload, attempt, deadline_ms, waited_ms}
+-- (waited_ms: from when the task became ready to this hand-out)
 -- (needs Redis >= 6.2: RPOP with a count)
 --   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none;
 --             0: this call dead-lettered its share of exhausted tasks, call again)
@@ -35,6 +36,7 @@
 --@include dead_letter
 --@include promote_due
 --@include queue_config
+--@include ready_since
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
@@ -97,6 +99,7 @@ while left > 0 and dead < DEAD_BUDGET do
       out[#out + 1] = bodies[j]
       out[#out + 1] = meta['a']
       out[#out + 1] = deadline
+      out[#out + 1] = math.max(now - ready_since(meta), 0)
       left = left - 1
     end
   end

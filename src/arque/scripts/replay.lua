@@ -12,6 +12,7 @@
 -- ARGV[2] limit    at most this many per call
 -- ARGV[3] reason   '' for any; else only the dead letters of this reason (from its index)
 -- returns how many were replayed; an error reply ARQUE_BADREASON for an unknown reason
+--@include now_ms
 --@include ensure_types
 --@include failed_indexes
 --@include unindex_failed
@@ -25,11 +26,13 @@ local indexes = failed_indexes(5)
 local reason = ARGV[3]
 if reason ~= '' and not indexes[reason] then return redis.error_reply('ARQUE_BADREASON ' .. reason) end
 
+local now = now_ms()
 local ids = pick_failed(failed, indexes, ARGV[1], reason, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   local meta = cjson.decode(redis.call('HGET', tasks, id))
   meta['a'], meta['r'], meta['q'] = 0, 0, 0
   meta['why'], meta['f'] = nil, nil
+  meta['rt'] = now  -- ready again from now on
   redis.call('HSET', tasks, id, cjson.encode(meta))
   redis.call('ZREM', failed, id)
   redis.call('LPUSH', pending, id)

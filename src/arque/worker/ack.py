@@ -28,10 +28,12 @@ WINDOW = 0.002
 class Acker:
     """The release loop of one queue; ``done(record, applied)`` follows each release."""
 
-    def __init__(self, queue: Arque, batch: int, done: Callable[[Record, bool], None]) -> None:
+    def __init__(self, queue: Arque, batch: int, done: Callable[[Record, bool], None],
+                 on_error: Callable[[], None] | None = None) -> None:
         self._queue = queue
         self._batch = batch
         self._done = done
+        self._on_error = on_error or (lambda: None)
         self._pending: list[Record] = []
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
@@ -73,6 +75,7 @@ class Acker:
         try:
             applied = await self._queue.release_many([r.task_id for r in batch])
         except RedisUnavailable as exc:
+            self._on_error()
             await asyncio.sleep(self._outage.failed(exc))
             return
         self._outage.ok()

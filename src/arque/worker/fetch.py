@@ -38,7 +38,7 @@ class Fetcher:
     def __init__(
         self, queue: Arque, slots: Slots, batch: int,
         accept: Callable[[TaskId, Any], None], alive: Callable[[], None],
-        client: Any,
+        client: Any, on_error: Callable[[], None] | None = None,
     ) -> None:
         self._queue = queue
         self._slots = slots
@@ -46,6 +46,7 @@ class Fetcher:
         self._accept = accept
         self._alive = alive
         self._client = client
+        self._on_error = on_error or (lambda: None)
         self._outage = Outage(f"fetch from {queue.queue!r}", logger)
         self._quiet = False
         self._closed = asyncio.Event()
@@ -73,6 +74,7 @@ class Fetcher:
             try:
                 got = await self._fetch(reserved)
             except RedisUnavailable as exc:
+                self._on_error()
                 await self._sleep(self._outage.failed(exc))
                 continue
             probe = not got

@@ -5,7 +5,8 @@ round trip of the fetch loop, which makes one at least every 2 s, idle or
 busy: a liveness probe checks that it is younger than, say, 30 s. The HTTP
 endpoint answers ``GET /healthz`` 200 while the last round trip is younger
 than ``unhealthy_after`` (else 503) and ``GET /readyz`` 200 while the worker
-is also taking work (503 while starting or shutting down).
+is also taking work (503 while starting or shutting down). With metrics on,
+``GET /metrics`` answers the worker's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ class HealthSignals:
     """
 
     def __init__(self, options: Health, last_ok: Callable[[], float | None],
-                 ready: Callable[[], bool]) -> None:
+                 ready: Callable[[], bool],
+                 metrics: Callable[[], tuple[bytes, str]] | None = None) -> None:
         self._options = options
         self._file = None if options.file is None else Path(options.file)
         self._last_ok = last_ok
         self._ready = ready
+        self._metrics = metrics
         self._touched = 0.0
         self._server: asyncio.AbstractServer | None = None
         self.port: int | None = None
@@ -83,14 +86,17 @@ class HealthSignals:
             await self._server.wait_closed()
             self._server = None
 
-    def _answer(self, path: str) -> tuple[int, str]:
+    def _answer(self, path: str) -> tuple[int, str | bytes, str]:
+        if path == "/metrics" and self._metrics is not None:
+            body, content_type = self._metrics()
+            return 200, body, content_type
         if path == "/healthz":
             ok = self.healthy()
         elif path == "/readyz":
             ok = self.healthy() and self._ready()
         else:
-            return 404, "not found\n"
-        return (200, "ok\n") if ok else (503, "unavailable\n")
+            return 404, "not found\n", "text/plain"
+        return (200, "ok\n", "text/plain") if ok else (503, "unavailable\n", "text/plain")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -100,16 +106,18 @@ class HealthSignals:
                 if line in (b"\r\n", b"\n", b""):
                     break
             parts = request.decode("latin-1").split()
+            body: str | bytes
             if len(parts) < 2 or parts[0] not in ("GET", "HEAD"):
-                status, body = 405, "method not allowed\n"
+                status, body, content_type = 405, "method not allowed\n", "text/plain"
             else:
-                status, body = self._answer(parts[1].split("?", 1)[0])
+                status, body, content_type = self._answer(parts[1].split("?", 1)[0])
+            raw = body.encode() if isinstance(body, str) else body
             reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(
                 status, "Service Unavailable")
-            payload = body.encode() if parts and parts[0] != "HEAD" else b""
+            payload = raw if parts and parts[0] != "HEAD" else b""
             writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + payload
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(raw)}\r\nConnection: close\r\n\r\n".encode() + payload
             )
             await writer.drain()
         except (asyncio.TimeoutError, ConnectionError, UnicodeError):

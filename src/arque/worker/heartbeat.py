@@ -88,9 +88,10 @@ class Heartbeat:
 
     def __init__(
         self, in_flight: InFlight, queues: list[Arque], interval: Callable[[], float],
-        name: str,
+        name: str, on_lost: Callable[[Record], None] | None = None,
     ) -> None:
         self._in_flight = in_flight
+        self._on_lost = on_lost or (lambda record: None)
         self._queues = queues
         self._interval = interval
         self._stop = threading.Event()
@@ -141,6 +142,7 @@ class Heartbeat:
                     record.deadline = deadline
                 elif not record.lost:
                     self._in_flight.mark(record, lost=True)
+                    self._on_lost(record)
                     logger.warning("lease of task %s lost (recovered by a sweep?); its outcome "
                                    "will be refused", record.task_id)
         self.beats += 1

@@ -23,8 +23,11 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..queue import Arque, TaskId
+from ..registry import DEFAULT_TTL, Registrar
 from ..settings import check_integer, check_number
+from ..throughput import Rollups
 from .ack import Acker
+from .events import Events, WorkerObserver
 from .fetch import BLOCK, Fetcher
 from .health import HealthSignals
 from .heartbeat import Heartbeat, sync_client_for
@@ -64,7 +67,12 @@ class Worker:
     (default: ``concurrency``, at most 100). ``health`` chooses the liveness
     file and HTTP endpoint. ``heartbeat_client`` is a synchronous client for
     the heartbeat thread, for clients whose address cannot be copied
-    (Sentinel). See ``docs/workers.md``.
+    (Sentinel). The worker registers itself in the live workers list of its
+    queues, refreshed every third of ``registry_ttl`` seconds, and records
+    its outcomes in the per-minute throughput rollups; ``metrics=True``
+    exports Prometheus metrics (``pip install 'arque[metrics]'``) on the
+    health port's ``/metrics``; ``observers`` receive its events (see
+    ``WorkerObserver``). See ``docs/workers.md`` and ``docs/observability.md``.
     """
 
     def __init__(
@@ -73,6 +81,8 @@ class Worker:
         grace_period: float = 25.0, heartbeat_interval: float | None = None,
         sweep_interval: float | None = 5.0, batch_size: int | None = None,
         health: Health | None = None, name: str | None = None, heartbeat_client: Any = None,
+        registry_ttl: float = DEFAULT_TTL, metrics: bool = False,
+        observers: Sequence[WorkerObserver] = (),
     ) -> None:
         self._queues = [queue] if isinstance(queue, Arque) else list(queue)
         if not self._queues or not all(isinstance(q, Arque) for q in self._queues):
@@ -100,6 +110,17 @@ class Worker:
         self._health_options = health or Health()
         self._name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._heartbeat_client = heartbeat_client
+        self._registry_ttl = check_number("registry_ttl", registry_ttl)
+        self._rollups = Rollups()
+        watchers: list[WorkerObserver] = [self._rollups]
+        self._metrics = None
+        if metrics:
+            from ..metrics import WorkerMetrics  # an optional extra: imported when asked for
+
+            self._metrics = WorkerMetrics()
+            watchers.append(self._metrics)
+        self._events = Events([*watchers, *observers])
+        self._registrar: Registrar | None = None
         self._counters = Counters()
         self._in_flight = InFlight()
         self._state = "created"
@@ -117,7 +138,8 @@ class Worker:
         self._heartbeat: Heartbeat | None = None
         self._sync_clients: list[Any] = []
         self._health = HealthSignals(self._health_options, lambda: self._counters.last_ok,
-                                     lambda: self._state == "running")
+                                     lambda: self._state == "running",
+                                     self._metrics.render if self._metrics else None)
 
     @property
     def name(self) -> str:
@@ -236,25 +258,43 @@ class Worker:
         self._counters.started_at = time.time()
         await self._measure_clock()
         slots = Slots(self._concurrency)
-        self._ackers = [Acker(q, self._batch, self._acked) for q in self._queues]
+        self._ackers = [Acker(q, self._batch, self._acked, self._on_error(q))
+                        for q in self._queues]
         self._processor = Processor(self._handler, self._backoff, slots, self._in_flight,
-                                    self._counters, self._ackers, lambda: self._clock_offset)
-        self._heartbeat = Heartbeat(self._in_flight, self._sync_queues(), self._beat_interval,
-                                    self._name)
+                                    self._counters, self._ackers, lambda: self._clock_offset,
+                                    self._events)
+        sync_queues = self._sync_queues()
+        self._heartbeat = Heartbeat(self._in_flight, sync_queues, self._beat_interval,
+                                    self._name, lambda r: self._events.refused(r.queue.queue))
         self._heartbeat.start()
         self._services.append(self._spawn(self._processor.watchdog()))
         await self._health.start()
         for index, queue in enumerate(self._queues):
             fetcher = Fetcher(queue, slots, self._batch, self._acceptor(index), self._alive,
-                              _client_of(queue))
+                              _client_of(queue), self._on_error(queue))
             self._fetchers.append((fetcher, self._spawn(fetcher.run())))
             self._services.append(self._spawn(self._ackers[index].run()))
             if self._sweep_interval is not None:
                 sweeper = Sweeper(queue, self._sweep_interval, self._counters)
                 self._services.append(self._spawn(sweeper.run()))
         self._state = "running"
+        self._registrar = Registrar(self._name, sync_queues, self._describe, self._registry_ttl,
+                                    lambda: self._rollups.flush(sync_queues))
+        self._registrar.start()
         logger.info("worker %s consuming %s with concurrency %d", self._name,
                     ", ".join(repr(q.queue) for q in self._queues), self._concurrency)
+
+    def _on_error(self, queue: Arque) -> Any:
+        return lambda: self._events.redis_error(queue.queue)
+
+    def _describe(self) -> dict[str, Any]:
+        """This worker's entry in the live workers list (called from the registry thread)."""
+        from .. import __version__  # the package is initialised by the time a worker runs
+
+        return {"queues": [q.queue for q in self._queues], "concurrency": self._concurrency,
+                "in_flight": self._processor.running if self._processor else 0,
+                "started": self._counters.started_at, "version": __version__,
+                "health_port": self._health.port, "state": self._state}
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -326,6 +366,8 @@ class Worker:
             self._counters.released += 1
         else:
             self._counters.refused += 1
+        self._events.settled(record.queue.queue, record.task_id,
+                             "released" if applied else "lease_lost")
 
     def _alive(self) -> None:
         self._counters.fetched()
@@ -377,6 +419,8 @@ class Worker:
             await asyncio.wait(tasks, timeout=5.0)
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        if self._registrar is not None:
+            self._registrar.stop()  # withdraws from the workers list, flushes the rollups
         for client in self._sync_clients:
             client.close()
         await self._health.stop()

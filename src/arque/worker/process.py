@@ -23,6 +23,7 @@ from ..errors import RedisUnavailable
 from .ack import Acker
 from .context import TaskContext
 from .control import Fail, Retry
+from .events import WorkerObserver
 from .options import Backoff
 from .outage import Outage
 from .state import Counters, InFlight, Record, Slots
@@ -66,6 +67,7 @@ class Processor:
     def __init__(
         self, handler: Handler, backoff: Backoff, slots: Slots, in_flight: InFlight,
         counters: Counters, ackers: Sequence[Acker], clock_offset: Callable[[], float],
+        events: WorkerObserver | None = None,
     ) -> None:
         self._handler = handler
         self._backoff = backoff
@@ -74,6 +76,7 @@ class Processor:
         self._counters = counters
         self._ackers = ackers
         self._clock_offset = clock_offset
+        self._events = events or WorkerObserver()
         self._rng = random.Random()
         self._active: set[Record] = set()
         self.running = 0
@@ -84,9 +87,13 @@ class Processor:
     async def run(self, record: Record) -> None:
         """Run the task of ``record`` and apply its outcome; its slot is freed when the handler ends."""
         self.running += 1
+        queue = record.queue.queue
+        self._events.started(queue, record.task_id)
+        began = time.monotonic()
         try:
             verdict, exc = await self._supervise(record)
         finally:
+            self._events.ran(queue, record.task_id, time.monotonic() - began)
             self.running -= 1
             self._slots.give_back()
             self._in_flight.mark(record, finished=True)
@@ -140,12 +147,14 @@ class Processor:
         if verdict is Verdict.HANDED_BACK:
             if await self._apply(record, lambda: queue.requeue(task_id, count_attempt=False)):
                 self._counters.handed_back += 1
+                self._events.settled(queue.queue, task_id, "cancelled")
             return
         self._counters.failed += 1
         if isinstance(exc, Fail):
             logger.warning("task %s rejected by its handler: %s", task_id, exc.reason)
             if await self._apply(record, lambda: queue.fail(task_id, exc.reason)):
                 self._counters.dead_lettered += 1
+                self._events.settled(queue.queue, task_id, "dead_lettered")
             return
         if isinstance(exc, Retry) and exc.delay is not None:
             delay, error = exc.delay, repr(exc)
@@ -155,8 +164,13 @@ class Processor:
         if await self._apply(record, lambda: queue.requeue(task_id, delay, error=error)):
             if task_id.attempt >= queue.requeue_limit:  # its last attempt: dead-lettered
                 self._counters.dead_lettered += 1
+                outcome = "dead_lettered"
             else:
                 self._counters.retried += 1
+                outcome = "retried"
+            if verdict is Verdict.TIMED_OUT:
+                outcome = "timed_out"
+            self._events.settled(queue.queue, task_id, outcome)
 
     def _describe(self, record: Record, verdict: Verdict, exc: BaseException | None) -> str:
         task_id = record.task_id
@@ -181,6 +195,7 @@ class Processor:
             try:
                 applied = await call()
             except RedisUnavailable as exc:
+                self._events.redis_error(record.queue.queue)
                 if self.give_up_at is not None and loop.time() >= self.give_up_at:
                     logger.error("task %s: Redis unavailable at shutdown; its lease will bring "
                                  "it back", record.task_id)
@@ -190,6 +205,7 @@ class Processor:
             outage.ok()
             if not applied:
                 self._counters.refused += 1
+                self._events.settled(record.queue.queue, record.task_id, "lease_lost")
             return applied
 
     async def hand_back(self, record: Record) -> None:

@@ -1,0 +1,48 @@
+-- queue_metrics: the gauges of one queue for a metrics scrape, in one atomic read.
+-- KEYS[1] pending   LIST  ids ready to hand out
+-- KEYS[2] delayed   ZSET  id -> due time (ms)
+-- KEYS[3] working   ZSET  id -> lease deadline (ms)
+-- KEYS[4] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[5] tasks     HASH  id -> metadata JSON
+-- KEYS[6] workers   ZSET  worker name -> registration expiry (ms)
+-- ARGV[1] scan      how many working tasks (soonest deadlines first) to look at for the oldest lease
+-- returns {pending, delayed, working, failed, oldest_ready_age_ms, oldest_lease_age_ms, workers}
+-- (an age is -1 when there is no such task; due delayed tasks not yet promoted count as ready)
+--@include now_ms
+--@include ready_since
+local pending, delayed, working, failed, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = now_ms()
+
+local function age_of(meta_raw, field)
+  if not meta_raw then return -1 end
+  local meta = cjson.decode(meta_raw)
+  local since = meta[field]
+  if field == 'ready' then since = ready_since(meta) end
+  if not since then return -1 end
+  return math.max(now - tonumber(since), 0)
+end
+
+-- Pending is a line: LPUSH in, RPOP out; its tail is the one waiting longest.
+-- A delayed task already due has been ready since its due time.
+local oldest_ready = -1
+local tail = redis.call('LINDEX', pending, -1)
+if tail then oldest_ready = age_of(redis.call('HGET', tasks, tail), 'ready') end
+local due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+if due[2] and tonumber(due[2]) <= now then
+  oldest_ready = math.max(oldest_ready, now - tonumber(due[2]))
+end
+
+-- Leases are renewed, so the soonest deadline is not always the oldest hand-out:
+-- look at up to `scan` of them.
+local oldest_lease = -1
+local held = redis.call('ZRANGE', working, 0, tonumber(ARGV[1]) - 1)
+if #held > 0 then
+  local metas = redis.call('HMGET', tasks, unpack(held))
+  for _, raw in ipairs(metas) do
+    oldest_lease = math.max(oldest_lease, age_of(raw, 'd'))
+  end
+end
+
+local workers = redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf')
+return {redis.call('LLEN', pending), redis.call('ZCARD', delayed), redis.call('ZCARD', working),
+        redis.call('ZCARD', failed), oldest_ready, oldest_lease, workers}
