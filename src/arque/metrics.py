@@ -115,7 +115,7 @@ class QueueCollector:
 def serve_queue_metrics(queues: Sequence[Arque], port: int, addr: str = "0.0.0.0") -> Any:
     """Serve the queue gauges of ``queues`` (sync clients) on ``http://addr:port/metrics``.
 
-    Returns prometheus-client's server (call ``shutdown()`` to stop it).
+    Returns prometheus-client's server (``shutdown()`` then ``server_close()`` stop it).
     """
     from prometheus_client import CollectorRegistry, start_http_server
 

@@ -7,7 +7,7 @@
 local minute = math.floor(now_ms() / 60000)
 local fields = {}
 for m = minute - tonumber(ARGV[1]) + 1, minute do
-  for i = 2, #ARGV do fields[#fields + 1] = m .. ':' .. ARGV[i] end
+  for i = 2, #ARGV do fields[#fields + 1] = string.format('%d:%s', m, ARGV[i]) end
 end
 local out = redis.call('HMGET', KEYS[1], unpack(fields))
 table.insert(out, 1, minute)
