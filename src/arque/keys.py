@@ -100,6 +100,19 @@ class QueueKeys:
         key: str = getattr(self, _INDEX_ROLE + reason_value(reason))
         return key
 
+    @staticmethod
+    def scan_pattern(prefix: str, role: str) -> str:
+        """A SCAN pattern matching key ``role`` of every queue under ``prefix``."""
+        return f"{prefix}:{{*}}:{role.replace('_', ':')}"
+
+    @staticmethod
+    def queue_of(prefix: str, key: str) -> str | None:
+        """The queue a key name of ``prefix`` belongs to, or None."""
+        head = f"{prefix}:{{"
+        if not key.startswith(head) or "}" not in key[len(head):]:
+            return None
+        return key[len(head): key.index("}", len(head))]
+
     def names(self) -> dict[str, str]:
         """Every key of the queue, by its role."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -55,11 +55,14 @@ class WorkerInfo:
     """Epoch seconds (Redis clock) when it drops out unless refreshed."""
     version: str
     health_port: int | None
+    tasks: tuple[str, ...] = ()
+    """Ids of the tasks it held at its last refresh (at most 200)."""
 
     def to_json(self) -> dict[str, Any]:
         """The worker as a JSON-ready dict."""
         out = asdict(self)
         out["queues"] = list(self.queues)
+        out["tasks"] = list(self.tasks)
         return out
 
 
@@ -78,6 +81,7 @@ def _parse(reply: Sequence[Any]) -> list[WorkerInfo]:
             in_flight=int(info.get("in_flight", 0)), started_at=float(info.get("started", 0)),
             last_seen=expires_ms / 1000 - ttl, expires_at=expires_ms / 1000,
             version=str(info.get("version", "?")), health_port=info.get("health_port"),
+            tasks=tuple(str(t) for t in info.get("tasks", ())),
         ))
     return sorted(out, key=lambda w: w.name)
 

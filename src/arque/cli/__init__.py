@@ -1,7 +1,7 @@
 """The ``arque`` command: thin, over the public API. Needs ``pip install 'arque[cli]'``.
 
 One module per command (``_worker``, ``_workers``, ``_stats``, ``_failed``,
-``_config``, ``_tasks``, ``_metrics``, ``_demo``); ``_base`` holds what
+``_config``, ``_tasks``, ``_metrics``, ``_web``, ``_demo``); ``_base`` holds what
 they share: the connection options, exit codes and the one-line errors. See
 ``docs/cli.md``.
 """
@@ -18,6 +18,7 @@ from ._failed import failed
 from ._metrics import metrics
 from ._stats import stats
 from ._tasks import enqueue, sweep
+from ._web import web
 from ._worker import worker
 from ._workers import workers
 
@@ -35,5 +36,5 @@ def arque() -> None:
     """
 
 
-for _command in (worker, workers, stats, failed, config, enqueue, sweep, metrics, demo):
+for _command in (worker, workers, stats, failed, config, enqueue, sweep, metrics, web, demo):
     arque.add_command(_command)

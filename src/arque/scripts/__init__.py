@@ -54,6 +54,9 @@ KEYS: dict[str, tuple[str, ...]] = {
     "queue_metrics": ("pending", "delayed", "working", "failed", "tasks", "workers"),
     "record_throughput": ("throughput",),
     "read_throughput": ("throughput",),
+    "page_queue": ("pending", "delayed", "working", "leases", "tasks"),
+    "search_failed": ("failed", "tasks"),
+    "group_failed": ("failed", "tasks"),
 }
 
 Arg = str | bytes | int | float

@@ -43,6 +43,8 @@ logger = logging.getLogger("arque.worker")
 # After the grace period, how long hand-backs and acks may still wait for Redis.
 _FLUSH_MARGIN = 5.0
 _MAX_BATCH = 100
+# In-flight task ids a worker lists in its registration (the dashboard's lease holders).
+_LISTED_TASKS = 200
 DEFAULT_BACKOFF = Backoff()
 
 
@@ -294,7 +296,8 @@ class Worker:
         return {"queues": [q.queue for q in self._queues], "concurrency": self._concurrency,
                 "in_flight": self._processor.running if self._processor else 0,
                 "started": self._counters.started_at, "version": __version__,
-                "health_port": self._health.port, "state": self._state}
+                "health_port": self._health.port, "state": self._state,
+                "tasks": [str(r.task_id) for r in self._in_flight.snapshot()[:_LISTED_TASKS]]}
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
