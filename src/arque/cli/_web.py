@@ -48,7 +48,7 @@ def web(settings: Settings, port: int, host: str, discover: bool, allow_writes: 
     client = client_for(settings)
     app = create_app(client, prefix=settings.prefix,
                      queues=None if discover else list(dict.fromkeys(settings.queues)),
-                     allow_writes=allow_writes, refresh=refresh)
+                     allow_writes=allow_writes, refresh=refresh, close_client=True)
     served = app if credentials is None else BasicAuth(app, *credentials.split(":", 1))
     click.echo(f"arque dashboard of {settings.where} on http://{host}:{port}/ "
                f"({'writes allowed' if allow_writes else 'read-only'}"

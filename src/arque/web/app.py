@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -199,6 +201,7 @@ async def workers_page(request: Request) -> Response:
 def create_app(
     redis: Any, *, prefix: str = "arque", queues: list[str] | None = None,
     allow_writes: bool = False, authorize: Authorize | None = None, refresh: float = 5.0,
+    close_client: bool = False,
 ) -> Starlette:
     """The dashboard as an ASGI app; mount it (``app.mount("/arque", create_app(r))``) or serve it.
 
@@ -206,7 +209,9 @@ def create_app(
     show (default: those found under ``prefix`` by a bounded SCAN). Read-only
     unless ``allow_writes``; ``authorize(request, action)`` is asked before
     every view and write. Pages refresh their live parts every ``refresh``
-    seconds (0: never). Needs ``pip install 'arque[web]'``.
+    seconds (0: never). ``close_client`` closes ``redis`` when the app shuts
+    down (its lifespan: for an app that owns its client). Needs
+    ``pip install 'arque[web]'``.
     """
     board = Dashboard(redis, prefix, None if queues is None else list(queues), allow_writes,
                       authorize, refresh)
@@ -220,6 +225,15 @@ def create_app(
         Route("/queues/{queue}/tasks/{task_id:path}", task_page, name="task"),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if close_client:
+                await redis.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.board = board
     return app
