@@ -167,7 +167,8 @@ class WorkerMetrics(WorkerObserver):
     def started(self, queue: str, task_id: TaskId) -> None:
         self._m.wait.labels(queue).observe(getattr(task_id, "waited", 0.0))
 
-    def ran(self, queue: str, task_id: TaskId, seconds: float) -> None:
+    def ran(self, queue: str, task_id: TaskId, seconds: float,
+            error: BaseException | None = None) -> None:
         self._m.duration.labels(queue).observe(seconds)
 
     def settled(self, queue: str, task_id: TaskId, outcome: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from . import records
+from . import records, tracing
 from .batching import Coalescer
 from .dead_letters import DeadLetters, FailedPage
 from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError
@@ -66,20 +66,23 @@ class TaskId(str):
 
     It compares and hashes as the plain id. ``token`` fences the hand-out:
     ``release``/``requeue`` with a ``TaskId`` of an earlier hand-out are refused.
-    ``waited`` is the seconds from when the task became ready to this hand-out.
+    ``waited`` is the seconds from when the task became ready to this hand-out;
+    ``trace`` the W3C trace context of its enqueue ('' without tracing).
     """
 
     token: str
     attempt: int
     deadline: float
     waited: float
+    trace: str
 
     def __new__(
         cls, value: str, token: str = "", attempt: int = 0, deadline: float = 0.0,
-        waited: float = 0.0,
+        waited: float = 0.0, trace: str = "",
     ) -> TaskId:
         self = super().__new__(cls, value)
         self.token, self.attempt, self.deadline, self.waited = token, attempt, deadline, waited
+        self.trace = trace
         return self
 
 
@@ -274,14 +277,19 @@ class Arque:
         (seconds) or ``at`` (an aware datetime) defer it.
         """
         args = self._task_args(task, task_id, task_timeout, delay, at)
-        if not await self._enqueues.submit(args):
-            logger.debug("enqueue of live task %s ignored", args[0])
+        with tracing.send(self.queue, [args]):
+            if not await self._enqueues.submit(args):
+                logger.debug("enqueue of live task %s ignored", args[0])
         return str(args[0])
 
     async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
-        args: list[str | bytes | int] = [len(tasks), 0]
+        # Traced tasks carry a sixth argument, their trace context (mode 2).
+        traced = any(len(task_args) > 5 for task_args in tasks)
+        args: list[str | bytes | int] = [len(tasks), 2 if traced else 0]
         for task_args in tasks:
             args += task_args
+            if traced and len(task_args) == 5:
+                args.append("")
         return [int(flag) for flag in await self._scripts.call("enqueue", args)]
 
     async def enqueue_many(
@@ -304,12 +312,15 @@ class Arque:
         ids: Sequence[str | None] = task_ids if task_ids is not None else [None] * len(payloads)
         timing = self._timing_args(task_timeout, delay, at)
         checked = [self._payload_args(task, task_id, ()) for task, task_id in zip(payloads, ids)]
-        for chunk in _chunks(checked):
-            # One timing for the whole chunk: sent once, two arguments per task.
-            args: list[str | bytes | int] = [len(chunk), 1, *timing]
-            for task_args in chunk:
-                args += task_args
-            await self._scripts.call("enqueue", args)
+        if not checked:
+            return []
+        with tracing.send(self.queue, checked) as traced:
+            for chunk in _chunks(checked):
+                # One timing for the whole chunk: sent once, two arguments per task (three traced).
+                args: list[str | bytes | int] = [len(chunk), 3 if traced else 1, *timing]
+                for task_args in chunk:
+                    args += task_args
+                await self._scripts.call("enqueue", args)
         return [str(task_args[0]) for task_args in checked]
 
     def enqueue_sync(
@@ -318,7 +329,8 @@ class Arque:
     ) -> str:
         """``enqueue`` for a synchronous ``redis.Redis`` client."""
         args = self._task_args(task, task_id, task_timeout, delay, at)
-        self._scripts.call_sync("enqueue", [1, 0, *args])
+        with tracing.send(self.queue, [args]) as traced:
+            self._scripts.call_sync("enqueue", [1, 2 if traced else 0, *args])
         return str(args[0])
 
     # -- consuming -----------------------------------------------------------
@@ -426,10 +438,10 @@ class Arque:
 
     async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        for i in range(2, len(reply), 6):
-            raw_id, token, payload, attempt, deadline, waited = reply[i : i + 6]
+        for i in range(2, len(reply), 7):
+            raw_id, token, payload, attempt, deadline, waited, trace = reply[i : i + 7]
             task_id = TaskId(records.text(raw_id), records.text(token), int(attempt),
-                             deadline / 1000, int(waited) / 1000)
+                             deadline / 1000, int(waited) / 1000, records.text(trace))
             try:
                 if payload is None:
                     raise ValueError("payload missing")

@@ -19,8 +19,9 @@
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
 --                        (ARGV[2..4]: the caller's, used where the config stores none)
--- returns {status, wait_ms, then 6 per task: id, token, payload, attempt, deadline_ms, waited_ms}
--- (waited_ms: from when the task became ready to this hand-out)
+-- returns {status, wait_ms, then 7 per task: id, token, payload, attempt, deadline_ms, waited_ms,
+--          trace} (waited_ms: from when the task became ready to this hand-out; trace: the W3C
+--          trace context of its enqueue, '' for none)
 -- (needs Redis >= 6.2: RPOP with a count)
 --   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none;
 --             0: this call dead-lettered its share of exhausted tasks, call again)
@@ -100,6 +101,7 @@ while left > 0 and dead < DEAD_BUDGET do
       out[#out + 1] = meta['a']
       out[#out + 1] = deadline
       out[#out + 1] = math.max(now - ready_since(meta), 0)
+      out[#out + 1] = meta['tc'] or ''
       left = left - 1
     end
   end

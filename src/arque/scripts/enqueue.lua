@@ -7,8 +7,11 @@
 -- KEYS[5] marker    ZSET  wake-up flag for idle consumers
 -- ARGV[1] count     number of tasks that follow
 -- ARGV[2] shared    1: ARGV[3..5] give timeout_ms, delay_ms, at_ms for every task and
---                   2 arguments follow per task; 0: 5 arguments follow per task:
--- ARGV[n] task_id, payload[, timeout_ms, delay_ms (-1: none), at_ms (-1: none)]
+--                   2 arguments follow per task; 0: 5 arguments follow per task;
+--                   3 and 2: as 1 and 0 with one more argument per task, its trace context:
+-- ARGV[n] task_id, payload[, timeout_ms, delay_ms (-1: none), at_ms (-1: none)][, trace]
+--                   (trace: a W3C traceparent[|tracestate], kept in the metadata as 'tc';
+--                   '' for none; the caller has checked it needs no JSON escaping)
 -- returns a list with, per task, 1 if it was added, 0 if its id was live
 --@include now_ms
 --@include ensure_types
@@ -31,13 +34,15 @@ local function flush()
   ready_ids, metas, bodies = {}, {}, {}
 end
 
-local shared = ARGV[2] == '1'
+local mode = tonumber(ARGV[2])
+local shared, traced = mode == 1 or mode == 3, mode >= 2
 local stride, first = 5, 3
 local timeout, delay, at
 if shared then
   stride, first = 2, 6
   timeout, delay, at = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 end
+if traced then stride = stride + 1 end
 for i = 0, tonumber(ARGV[1]) - 1 do
   local base = first + i * stride
   local id, payload = ARGV[base], ARGV[base + 1]
@@ -52,12 +57,16 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     if at >= 0 then due = at elseif delay > 0 then due = now + delay end
     -- The metadata JSON is written by hand here: cheaper than cjson on the hot path.
     local meta
+    local tail = '}'
+    if traced and ARGV[base + stride - 1] ~= '' then
+      tail = ',"tc":"' .. ARGV[base + stride - 1] .. '"}'
+    end
     if due > now then
-      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d,"dp":1,"dt":%d}', timeout, now, due)
+      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d,"dp":1,"dt":%d', timeout, now, due) .. tail
       redis.call('ZADD', delayed, due, id)
       if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
     else
-      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d}', timeout, now)
+      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d', timeout, now) .. tail
       ready_ids[#ready_ids + 1] = id
       ready = true
     end

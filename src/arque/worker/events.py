@@ -36,8 +36,9 @@ class WorkerObserver:
     def started(self, queue: str, task_id: TaskId) -> None:
         """A handler starts on ``task_id`` (``task_id.waited``: seconds since it was ready)."""
 
-    def ran(self, queue: str, task_id: TaskId, seconds: float) -> None:
-        """A handler ended (however) after ``seconds``."""
+    def ran(self, queue: str, task_id: TaskId, seconds: float,
+            error: BaseException | None = None) -> None:
+        """A handler ended after ``seconds``; ``error``: what it raised, if it raised."""
 
     def settled(self, queue: str, task_id: TaskId, outcome: str) -> None:
         """Redis applied an attempt's outcome, one of ``OUTCOMES``."""
@@ -68,8 +69,9 @@ class Events(WorkerObserver):
     def started(self, queue: str, task_id: TaskId) -> None:
         self._each("started", queue, task_id)
 
-    def ran(self, queue: str, task_id: TaskId, seconds: float) -> None:
-        self._each("ran", queue, task_id, seconds)
+    def ran(self, queue: str, task_id: TaskId, seconds: float,
+            error: BaseException | None = None) -> None:
+        self._each("ran", queue, task_id, seconds, error)
 
     def settled(self, queue: str, task_id: TaskId, outcome: str) -> None:
         self._each("settled", queue, task_id, outcome)

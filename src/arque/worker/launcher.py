@@ -35,6 +35,7 @@ from .options import Backoff, Health
 from .process import Handler, Processor
 from .state import Counters, InFlight, Record, Slots, WorkerStats
 from .sweep import Sweeper
+from .tracing import TracingObserver, tracing_available
 
 __all__ = ["Worker"]
 
@@ -121,6 +122,8 @@ class Worker:
 
             self._metrics = WorkerMetrics()
             watchers.append(self._metrics)
+        if tracing_available() and not any(isinstance(o, TracingObserver) for o in observers):
+            watchers.append(TracingObserver())  # makes spans once a tracer provider is set
         self._events = Events([*watchers, *observers])
         self._registrar: Registrar | None = None
         self._counters = Counters()

@@ -90,10 +90,11 @@ class Processor:
         queue = record.queue.queue
         self._events.started(queue, record.task_id)
         began = time.monotonic()
+        exc: BaseException | None = None
         try:
             verdict, exc = await self._supervise(record)
         finally:
-            self._events.ran(queue, record.task_id, time.monotonic() - began)
+            self._events.ran(queue, record.task_id, time.monotonic() - began, exc)
             self.running -= 1
             self._slots.give_back()
             self._in_flight.mark(record, finished=True)
