@@ -24,10 +24,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .queue import Arque, TaskId
+from .registry import list_workers_sync, working_limit_of
 from .scripts import Scripts
 from .worker.events import WorkerObserver
 
@@ -79,10 +80,16 @@ def queue_gauges_sync(queue: Arque) -> QueueGauges:
 
 
 class QueueCollector:
-    """A prometheus-client collector of the queue gauges of ``queues`` (sync clients)."""
+    """A prometheus-client collector of the queue gauges of ``queues`` (sync clients).
 
-    def __init__(self, queues: Sequence[Arque]) -> None:
+    ``arque_working_limit`` is the limit the queue's live workers apply (they
+    register it), else the queue's own setting; ``fixed_limit=True`` always
+    shows the queue's own setting.
+    """
+
+    def __init__(self, queues: Sequence[Arque], fixed_limit: bool = False) -> None:
         self._queues = list(queues)
+        self._fixed_limit = fixed_limit
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -100,6 +107,10 @@ class QueueCollector:
         workers = GaugeMetricFamily("arque_workers", "Live registered workers.", labels=["queue"])
         for queue in self._queues:
             g = queue_gauges_sync(queue)
+            if g.workers and not self._fixed_limit:
+                found = working_limit_of(queue.queue, list_workers_sync(queue))
+                if found is not None:
+                    g = replace(g, working_limit=found)
             for state in STATES:
                 tasks.add_metric([g.queue, state], getattr(g, state))
             ready.add_metric([g.queue], g.oldest_ready_age or 0.0)
@@ -112,7 +123,8 @@ class QueueCollector:
         return []  # no collect() at registration time: Redis may not be up yet
 
 
-def serve_queue_metrics(queues: Sequence[Arque], port: int, addr: str = "0.0.0.0") -> Any:
+def serve_queue_metrics(queues: Sequence[Arque], port: int, addr: str = "0.0.0.0",
+                        fixed_limit: bool = False) -> Any:
     """Serve the queue gauges of ``queues`` (sync clients) on ``http://addr:port/metrics``.
 
     Returns prometheus-client's server (``shutdown()`` then ``server_close()`` stop it).
@@ -120,7 +132,7 @@ def serve_queue_metrics(queues: Sequence[Arque], port: int, addr: str = "0.0.0.0
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(queues))
+    registry.register(QueueCollector(queues, fixed_limit))
     server, _thread = start_http_server(port, addr, registry=registry)
     return server
 

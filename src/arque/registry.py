@@ -19,7 +19,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import ArqueError, InvalidArgument
@@ -27,7 +27,8 @@ from .queue import Arque
 from .records import text
 from .scripts import Scripts
 
-__all__ = ["DEFAULT_TTL", "Registrar", "WorkerInfo", "list_workers", "list_workers_sync"]
+__all__ = ["DEFAULT_TTL", "Registrar", "WorkerInfo", "list_workers", "list_workers_sync",
+           "working_limit_of"]
 
 logger = logging.getLogger("arque.worker")
 
@@ -57,12 +58,15 @@ class WorkerInfo:
     health_port: int | None
     tasks: tuple[str, ...] = ()
     """Ids of the tasks it held at its last refresh (at most 200)."""
+    working_limits: dict[str, int] = field(default_factory=dict)
+    """The ``working_limit`` its client uses on each queue (a client setting)."""
 
     def to_json(self) -> dict[str, Any]:
         """The worker as a JSON-ready dict."""
         out = asdict(self)
         out["queues"] = list(self.queues)
         out["tasks"] = list(self.tasks)
+        out["working_limits"] = dict(self.working_limits)
         return out
 
 
@@ -82,8 +86,21 @@ def _parse(reply: Sequence[Any]) -> list[WorkerInfo]:
             last_seen=expires_ms / 1000 - ttl, expires_at=expires_ms / 1000,
             version=str(info.get("version", "?")), health_port=info.get("health_port"),
             tasks=tuple(str(t) for t in info.get("tasks", ())),
+            working_limits={str(k): int(v) for k, v in info.get("working_limits", {}).items()},
         ))
     return sorted(out, key=lambda w: w.name)
+
+
+def working_limit_of(queue: str, workers: Sequence[WorkerInfo]) -> int | None:
+    """The ``working_limit`` the live workers of ``queue`` apply (the largest; None: no worker).
+
+    The limit is a setting of each client, not of the queue: the workers'
+    own value is the one in force.
+    """
+    limits = [w.working_limits[queue] for w in workers if queue in w.working_limits]
+    if not limits:
+        return None
+    return 0 if 0 in limits else max(limits)
 
 
 async def list_workers(queue: Arque) -> list[WorkerInfo]:

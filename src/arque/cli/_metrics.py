@@ -21,7 +21,8 @@ __all__ = ["metrics"]
               help="Serve GET /metrics on this port.")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--working-limit", type=click.IntRange(min=0), default=None,
-              help="The queues' working_limit, for arque_working_limit (default: the library's).")
+              help="Show this as arque_working_limit (default: the limit the live workers "
+                   "register, else the library's default).")
 def metrics(settings: Settings, port: int, host: str, working_limit: int | None) -> None:
     """Export the queue gauges to Prometheus until Ctrl-C or SIGTERM.
 
@@ -49,7 +50,7 @@ def metrics(settings: Settings, port: int, host: str, working_limit: int | None)
         queue_gauges_sync(queues[0])
     except ArqueError as exc:
         fail(f"cannot read from Redis at {settings.where}: {exc}", ExitCode.UNREACHABLE)
-    server = serve_queue_metrics(queues, port, host)
+    server = serve_queue_metrics(queues, port, host, fixed_limit=working_limit is not None)
     click.echo(f"serving the gauges of {', '.join(repr(q.queue) for q in queues)} on "
                f"http://{host}:{server.server_port}/metrics", err=True)
     stop = threading.Event()

@@ -300,6 +300,7 @@ class Worker:
                 "in_flight": self._processor.running if self._processor else 0,
                 "started": self._counters.started_at, "version": __version__,
                 "health_port": self._health.port, "state": self._state,
+                "working_limits": {q.queue: q.working_limit for q in self._queues},
                 "tasks": [str(r.task_id) for r in self._in_flight.snapshot()[:_LISTED_TASKS]]}
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
