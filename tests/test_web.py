@@ -204,3 +204,39 @@ async def test_workers_page_lists_live_workers(filled: Arque) -> None:
     finally:
         worker.stop()
         await asyncio.wait_for(run, 30)
+
+
+async def test_arque_web_serves_with_basic_auth_until_sigterm(
+    filled: Arque, redis_url: str,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from arque.testing import free_port
+    from helpers import wait_until
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+           "ARQUE_WEB_AUTH": "ops:s3cret"}
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a fast fork
+        [sys.executable, "-m", "arque", "web", "--redis", redis_url, "--discover",
+         "--port", str(port)], env=env, stderr=subprocess.PIPE)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async def up() -> bool:
+                try:
+                    return (await client.get("/")).status_code == 401
+                except httpx.TransportError:
+                    return False
+            await wait_until(up)
+            page = await client.get("/", auth=("ops", "s3cret"))
+            assert page.status_code == 200 and f'data-queue="{filled.queue}"' in page.text
+            assert "read-only" in page.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert b"read-only, basic auth" in err

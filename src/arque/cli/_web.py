@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import click
 
@@ -25,7 +26,7 @@ __all__ = ["web"]
               help="Seconds between live updates of the overview (0: never).")
 def web(settings: Settings, port: int, host: str, discover: bool, allow_writes: bool,
         basic_auth: str | None, refresh: float) -> None:
-    """Serve the dashboard until Ctrl-C: queues, tasks, dead letters, workers.
+    """Serve the dashboard until Ctrl-C or SIGTERM: queues, tasks, dead letters, workers.
 
     Read-only unless --allow-writes. Put it behind --basic-auth (or your own
     proxy's auth) when it listens on more than localhost.
@@ -53,4 +54,8 @@ def web(settings: Settings, port: int, host: str, discover: bool, allow_writes: 
     click.echo(f"arque dashboard of {settings.where} on http://{host}:{port}/ "
                f"({'writes allowed' if allow_writes else 'read-only'}"
                f"{', basic auth' if credentials else ''})", err=True)
+    # uvicorn handles SIGINT/SIGTERM while it serves, then raises the signal again
+    # for the handler it found: a quiet one makes a graceful stop exit 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
     uvicorn.run(served, host=host, port=port, log_level="warning")

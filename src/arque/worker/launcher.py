@@ -23,19 +23,18 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..queue import Arque, TaskId
-from ..registry import DEFAULT_TTL, Registrar
+from ..registry import DEFAULT_TTL
 from ..settings import check_integer, check_number
-from ..throughput import Rollups
 from .ack import Acker
-from .events import Events, WorkerObserver
+from .events import WorkerObserver
 from .fetch import BLOCK, Fetcher
 from .health import HealthSignals
 from .heartbeat import Heartbeat, sync_client_for
+from .observing import LISTED_TASKS, Observing
 from .options import Backoff, Health
 from .process import Handler, Processor
 from .state import Counters, InFlight, Record, Slots, WorkerStats
 from .sweep import Sweeper
-from .tracing import TracingObserver, tracing_available
 
 __all__ = ["Worker"]
 
@@ -44,8 +43,6 @@ logger = logging.getLogger("arque.worker")
 # After the grace period, how long hand-backs and acks may still wait for Redis.
 _FLUSH_MARGIN = 5.0
 _MAX_BATCH = 100
-# In-flight task ids a worker lists in its registration (the dashboard's lease holders).
-_LISTED_TASKS = 200
 DEFAULT_BACKOFF = Backoff()
 
 
@@ -70,12 +67,10 @@ class Worker:
     (default: ``concurrency``, at most 100). ``health`` chooses the liveness
     file and HTTP endpoint. ``heartbeat_client`` is a synchronous client for
     the heartbeat thread, for clients whose address cannot be copied
-    (Sentinel). The worker registers itself in the live workers list of its
-    queues, refreshed every third of ``registry_ttl`` seconds, and records
-    its outcomes in the per-minute throughput rollups; ``metrics=True``
-    exports Prometheus metrics (``pip install 'arque[metrics]'``) on the
-    health port's ``/metrics``; ``observers`` receive its events (see
-    ``WorkerObserver``). See ``docs/workers.md`` and ``docs/observability.md``.
+    (Sentinel). ``registry_ttl``: how long the live workers list keeps this
+    worker without a refresh; ``metrics=True``: Prometheus on the health port's
+    ``/metrics``; ``observers``: ``WorkerObserver``s of its events. See
+    ``docs/workers.md`` and ``docs/observability.md``.
     """
 
     def __init__(
@@ -113,19 +108,9 @@ class Worker:
         self._health_options = health or Health()
         self._name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._heartbeat_client = heartbeat_client
-        self._registry_ttl = check_number("registry_ttl", registry_ttl)
-        self._rollups = Rollups()
-        watchers: list[WorkerObserver] = [self._rollups]
-        self._metrics = None
-        if metrics:
-            from ..metrics import WorkerMetrics  # an optional extra: imported when asked for
-
-            self._metrics = WorkerMetrics()
-            watchers.append(self._metrics)
-        if tracing_available() and not any(isinstance(o, TracingObserver) for o in observers):
-            watchers.append(TracingObserver())  # makes spans once a tracer provider is set
-        self._events = Events([*watchers, *observers])
-        self._registrar: Registrar | None = None
+        self._observing = Observing(metrics=metrics, observers=observers,
+                                    registry_ttl=check_number("registry_ttl", registry_ttl))
+        self._events = self._observing.events
         self._counters = Counters()
         self._in_flight = InFlight()
         self._state = "created"
@@ -144,7 +129,7 @@ class Worker:
         self._sync_clients: list[Any] = []
         self._health = HealthSignals(self._health_options, lambda: self._counters.last_ok,
                                      lambda: self._state == "running",
-                                     self._metrics.render if self._metrics else None)
+                                     self._observing.render)
 
     @property
     def name(self) -> str:
@@ -263,7 +248,7 @@ class Worker:
         self._counters.started_at = time.time()
         await self._measure_clock()
         slots = Slots(self._concurrency)
-        self._ackers = [Acker(q, self._batch, self._acked, self._on_error(q))
+        self._ackers = [Acker(q, self._batch, self._acked, self._observing.on_error(q))
                         for q in self._queues]
         self._processor = Processor(self._handler, self._backoff, slots, self._in_flight,
                                     self._counters, self._ackers, lambda: self._clock_offset,
@@ -276,21 +261,16 @@ class Worker:
         await self._health.start()
         for index, queue in enumerate(self._queues):
             fetcher = Fetcher(queue, slots, self._batch, self._acceptor(index), self._alive,
-                              _client_of(queue), self._on_error(queue))
+                              _client_of(queue), self._observing.on_error(queue))
             self._fetchers.append((fetcher, self._spawn(fetcher.run())))
             self._services.append(self._spawn(self._ackers[index].run()))
             if self._sweep_interval is not None:
                 sweeper = Sweeper(queue, self._sweep_interval, self._counters)
                 self._services.append(self._spawn(sweeper.run()))
         self._state = "running"
-        self._registrar = Registrar(self._name, sync_queues, self._describe, self._registry_ttl,
-                                    lambda: self._rollups.flush(sync_queues))
-        self._registrar.start()
+        self._observing.start(self._name, sync_queues, self._describe)
         logger.info("worker %s consuming %s with concurrency %d", self._name,
                     ", ".join(repr(q.queue) for q in self._queues), self._concurrency)
-
-    def _on_error(self, queue: Arque) -> Any:
-        return lambda: self._events.redis_error(queue.queue)
 
     def _describe(self) -> dict[str, Any]:
         """This worker's entry in the live workers list (called from the registry thread)."""
@@ -301,7 +281,7 @@ class Worker:
                 "started": self._counters.started_at, "version": __version__,
                 "health_port": self._health.port, "state": self._state,
                 "working_limits": {q.queue: q.working_limit for q in self._queues},
-                "tasks": [str(r.task_id) for r in self._in_flight.snapshot()[:_LISTED_TASKS]]}
+                "tasks": [str(r.task_id) for r in self._in_flight.snapshot()[:LISTED_TASKS]]}
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -426,8 +406,7 @@ class Worker:
             await asyncio.wait(tasks, timeout=5.0)
         if self._heartbeat is not None:
             self._heartbeat.stop()
-        if self._registrar is not None:
-            self._registrar.stop()  # withdraws from the workers list, flushes the rollups
+        self._observing.stop()  # withdraws from the workers list, flushes the rollups
         for client in self._sync_clients:
             client.close()
         await self._health.stop()
