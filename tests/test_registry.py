@@ -155,3 +155,38 @@ async def test_cli_lists_workers_as_table_and_json(
         await asyncio.wait_for(run, 30)
     empty = await asyncio.to_thread(CliRunner().invoke, cli, ["workers", *args])
     assert "no live workers" in empty.output
+
+
+@pytest.mark.cluster
+async def test_registry_gauges_and_dashboard_reads_work_on_a_cluster(
+    cluster_client: Any, queue_name: str,
+) -> None:
+    from arque.metrics import queue_gauges
+    from arque.throughput import read_throughput
+    from arque.web.data import page_tasks, search_failed
+
+    queue = Arque(cluster_client, queue=queue_name)
+    await queue.enqueue_many([{"n": i} for i in range(3)])
+
+    async def handler(data: Any, ctx: TaskContext) -> None:
+        if data["n"] == 0:
+            from arque.worker import Fail
+            raise Fail("zero")
+
+    worker = Worker(queue, handler, name="cluster-w", registry_ttl=0.6)
+    run = asyncio.ensure_future(worker.run())
+    try:
+        await wait_until(lambda: _names(queue, {"cluster-w"}))
+
+        async def recorded() -> bool:
+            return sum(m.total for m in await read_throughput(queue, 2)) == 3
+
+        await wait_until(recorded)
+        gauges = await queue_gauges(queue)
+        assert (gauges.failed, gauges.workers) == (1, 1)
+        assert (await page_tasks(queue, "pending", 0, 10)).total == 0
+        assert [r.task_id for r in (await search_failed(queue, needle="zero")).rows] != []
+    finally:
+        worker.stop()
+        await asyncio.wait_for(run, 30)
+    assert await list_workers(queue) == []
