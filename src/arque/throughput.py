@@ -51,7 +51,10 @@ class Rollups(WorkerObserver):
 
     def settled(self, queue: str, task_id: TaskId, outcome: str) -> None:
         with self._lock:
-            self._counts.setdefault(queue, Counter())[outcome] += 1
+            counts = self._counts.get(queue)
+            if counts is None:
+                counts = self._counts[queue] = Counter()
+            counts[outcome] += 1
 
     def flush(self, queues: list[Arque]) -> None:
         """Add the counts so far to Redis (``queues`` on a synchronous client).

@@ -14,7 +14,8 @@ exporters): without both, every hook here is a cheap no-op.
   outcome. It links to the producer's span (``TracingObserver()``), or is its
   child (``TracingObserver(child_of=True)``). The handler runs inside it, so
   its own spans nest under it.
-  (``TracingObserver`` in ``arque.worker.tracing``.)
+  (``TracingObserver`` in ``arque.worker.tracing``; a ``Worker`` adds one
+  by itself when a provider is set by the time it starts.)
 - Background loops (heartbeat, sweep, fetch) make no spans.
 
 Attributes follow the messaging semantic conventions:
@@ -34,6 +35,7 @@ from typing import Any
 __all__ = ["FAILED_OUTCOMES", "active", "extract", "otel", "send", "tracer"]
 
 _available: bool | None = None
+_trace: Any = None
 _NULL = contextlib.nullcontext(False)
 # What may go into the hand-written metadata JSON: the W3C header characters
 # minus '"' and '\\' (a tracestate with those is dropped, the traceparent kept).
@@ -44,9 +46,12 @@ FAILED_OUTCOMES = frozenset({"dead_lettered", "timed_out", "lease_lost", "retrie
 
 def otel() -> Any:
     """The ``opentelemetry.trace`` module (call only when ``active()``)."""
-    from opentelemetry import trace
+    global _trace
+    if _trace is None:
+        from opentelemetry import trace
 
-    return trace
+        _trace = trace
+    return _trace
 
 
 def active() -> bool:

@@ -9,7 +9,7 @@ failures are logged and never reach the worker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from ..queue import TaskId
@@ -50,21 +50,33 @@ class WorkerObserver:
         """A call to Redis for ``queue`` failed (the worker retries it)."""
 
 
+_EVENTS = ("started", "ran", "settled", "refused", "redis_error")
+
+
 class Events(WorkerObserver):
-    """Passes each event to every observer; an observer's error is logged, not raised."""
+    """Passes each event to every observer; an observer's error is logged, not raised.
+
+    Called for every task: each event goes only to the observers that
+    override it (their bound methods are listed once).
+    """
 
     def __init__(self, observers: Sequence[WorkerObserver] = ()) -> None:
         self._observers = list(observers)
+        self._calls: dict[str, list[Callable[..., None]]] = {
+            name: [getattr(o, name) for o in self._observers
+                   if getattr(type(o), name) is not getattr(WorkerObserver, name)]
+            for name in _EVENTS
+        }
 
     def __bool__(self) -> bool:
         return bool(self._observers)
 
     def _each(self, method: str, *args: object) -> None:
-        for observer in self._observers:
+        for call in self._calls[method]:
             try:
-                getattr(observer, method)(*args)
+                call(*args)
             except Exception:  # an observer must never break the worker
-                logger.exception("worker observer %r failed on %s", observer, method)
+                logger.exception("worker observer %r failed on %s", call, method)
 
     def started(self, queue: str, task_id: TaskId) -> None:
         self._each("started", queue, task_id)

@@ -246,6 +246,7 @@ class Worker:
 
     async def _start(self) -> None:
         self._counters.started_at = time.time()
+        self._events = self._observing.begin()
         await self._measure_clock()
         slots = Slots(self._concurrency)
         self._ackers = [Acker(q, self._batch, self._acked, self._observing.on_error(q))

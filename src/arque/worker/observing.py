@@ -1,10 +1,10 @@
 """What a worker shows of itself: its events' observers, its registration, its metrics page.
 
 One ``Observing`` per worker: it assembles the observers (the throughput
-rollups always; Prometheus with ``metrics=True``; tracing when
-opentelemetry is installed, unless the caller gave its own
-``TracingObserver``; the caller's own), and runs the registry thread that
-keeps the worker in the live workers list and flushes the rollups.
+rollups always; Prometheus with ``metrics=True``; tracing when a tracer
+provider is set by the time the worker starts, unless the caller gave its
+own ``TracingObserver``; the caller's own), and runs the registry thread
+that keeps the worker in the live workers list and flushes the rollups.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import tracing
 from ..errors import InvalidArgument
 from ..queue import Arque
 from ..registry import Registrar
 from ..throughput import Rollups
 from .events import Events, WorkerObserver
-from .tracing import TracingObserver, tracing_available
+from .tracing import TracingObserver
 
 __all__ = ["LISTED_TASKS", "Observing"]
 
@@ -41,10 +42,17 @@ class Observing:
 
             self.metrics = WorkerMetrics()
             watchers.append(self.metrics)
-        if tracing_available() and not any(isinstance(o, TracingObserver) for o in observers):
-            watchers.append(TracingObserver())  # makes spans once a tracer provider is set
-        self.events = Events([*watchers, *observers])
+        self._watchers = [*watchers, *observers]
+        self._traced = any(isinstance(o, TracingObserver) for o in observers)
+        self.events = Events(self._watchers)
         self._registrar: Registrar | None = None
+
+    def begin(self) -> Events:
+        """The events of a worker that starts now: tracing joins if a provider is set."""
+        if not self._traced and tracing.active():
+            self._traced = True
+            self.events = Events([*self._watchers, TracingObserver()])
+        return self.events
 
     @property
     def render(self) -> Callable[[], tuple[bytes, str]] | None:

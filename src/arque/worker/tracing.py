@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from typing import Any
 
 from .. import tracing
 from ..queue import TaskId
 from .events import WorkerObserver
 
-__all__ = ["TracingObserver", "tracing_available"]
-
-
-def tracing_available() -> bool:
-    """Whether opentelemetry-api is installed (spans are made once a provider is set)."""
-    return importlib.util.find_spec("opentelemetry") is not None
+__all__ = ["TracingObserver"]
 
 
 class TracingObserver(WorkerObserver):
@@ -23,7 +17,8 @@ class TracingObserver(WorkerObserver):
 
     ``child_of=False`` (the default) links the span to the producer's;
     ``child_of=True`` makes it the producer's child (one trace from enqueue
-    to processing). A ``Worker`` adds one by itself when tracing is active.
+    to processing). A ``Worker`` adds one by itself when a tracer provider is
+    set by the time it starts.
     """
 
     def __init__(self, child_of: bool = False) -> None:
