@@ -49,8 +49,9 @@ class Served:
 
     def __init__(self, url: str, queue: str, **options: Any) -> None:
         self.port = free_port()
-        app = create_app(aioredis.Redis.from_url(url), queues=[queue], refresh=0,
-                         close_client=True, **options)
+        options.setdefault("refresh", 0)
+        app = create_app(aioredis.Redis.from_url(url), queues=[queue], close_client=True,
+                         **options)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -248,3 +249,20 @@ def test_a_dead_letter_found_by_search_is_replayed_and_leaves_the_list(
         shot(browser, "dead-letters-after-purge")
     stats = _stats(redis_url, queue_name_b)
     assert stats.failed == 0 and stats.pending == 3  # order-4, order-5 and the replayed one
+
+
+def test_the_overview_updates_itself(redis_url: str, queue_name_b: str,
+                                     browser: webdriver.Chrome) -> None:
+    async def enqueue(count: int) -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        await Arque(client, queue=queue_name_b).enqueue_many([{"n": i} for i in range(count)])
+        await client.aclose()
+
+    asyncio.run(enqueue(2))
+    with Served(redis_url, queue_name_b, refresh=0.3) as served:
+        browser.get(served.url("/"))
+        assert cells(browser, queue_name_b)["pending"] == 2
+        asyncio.run(enqueue(5))
+        # No reload: the page's script polls the live part and swaps it in.
+        WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: cells(d, queue_name_b)["pending"] == 7)
