@@ -1,6 +1,6 @@
 """Worker CPU per task: drain N no-op tasks through one Worker (concurrency 100).
 
-    .venv/bin/python benchmarks/worker_cpu_per_task.py [N]
+    .venv/bin/python benchmarks/worker_cpu_per_task.py [N] [--metrics]
     PYTHONPATH=/path/to/other/checkout/src .venv/bin/python benchmarks/worker_cpu_per_task.py
 
 Prints tasks per second (noisy on a shared machine) and the worker process's
@@ -21,7 +21,7 @@ from arque import Arque, Worker
 from arque.testing import RedisServer
 
 
-async def main(n: int) -> None:
+async def main(n: int, metrics: bool) -> None:
     with RedisServer() as server:
         client = aioredis.Redis.from_url(server.url)
         queue = Arque(client, queue="bench")
@@ -31,7 +31,8 @@ async def main(n: int) -> None:
         async def handler(data: Any, ctx: Any) -> None:
             pass
 
-        worker = Worker(queue, handler, concurrency=100)
+        options = {"metrics": True} if metrics else {}  # a checkout without metrics= works too
+        worker = Worker(queue, handler, concurrency=100, **options)
         began, cpu = time.perf_counter(), time.process_time()
         run = asyncio.ensure_future(worker.run())
         while worker.stats().released < n:
@@ -44,4 +45,5 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30_000))
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    asyncio.run(main(int(numbers[0]) if numbers else 30_000, "--metrics" in sys.argv))

@@ -175,16 +175,29 @@ class WorkerMetrics(WorkerObserver):
 
     def __init__(self) -> None:
         self._m = _Shared.get()
+        # Labelled children, looked up once per queue (and outcome): called for every task.
+        self._waits: dict[str, Any] = {}
+        self._durations: dict[str, Any] = {}
+        self._outcomes: dict[tuple[str, str], Any] = {}
 
     def started(self, queue: str, task_id: TaskId) -> None:
-        self._m.wait.labels(queue).observe(getattr(task_id, "waited", 0.0))
+        child = self._waits.get(queue)
+        if child is None:
+            child = self._waits[queue] = self._m.wait.labels(queue)
+        child.observe(getattr(task_id, "waited", 0.0))
 
     def ran(self, queue: str, task_id: TaskId, seconds: float,
             error: BaseException | None = None) -> None:
-        self._m.duration.labels(queue).observe(seconds)
+        child = self._durations.get(queue)
+        if child is None:
+            child = self._durations[queue] = self._m.duration.labels(queue)
+        child.observe(seconds)
 
     def settled(self, queue: str, task_id: TaskId, outcome: str) -> None:
-        self._m.processed.labels(queue, outcome).inc()
+        child = self._outcomes.get((queue, outcome))
+        if child is None:
+            child = self._outcomes[(queue, outcome)] = self._m.processed.labels(queue, outcome)
+        child.inc()
 
     def refused(self, queue: str) -> None:
         self._m.refusals.labels(queue).inc()
