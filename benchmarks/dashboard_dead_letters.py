@@ -4,7 +4,7 @@
 
 Starts a private redis-server (never the one on 6379), writes the dead letters
 straight into the queue's keys (the same metadata JSON the scripts write, with
-a few kinds of errors), then times each page through the ASGI app in process
+a few kinds of errors, and the per-reason indexes), then times each page through the ASGI app in process
 (httpx's ASGITransport: the app's time plus its Redis round trips, no network
 or browser). Prints the median and the slowest run of each page in ms.
 """
@@ -39,16 +39,20 @@ async def fill(queue: Arque, count: int) -> None:
     for start in range(0, count, chunk):
         pipe = client.pipeline(transaction=False)
         metas, payloads, scores = {}, {}, {}
+        by_reason: dict[str, dict[str, int]] = {"retries_exhausted": {}, "rejected": {}}
         for i in range(start, min(start + chunk, count)):
             task_id = f"task-{i:07d}"
+            reason = "retries_exhausted" if i % 3 else "rejected"
             metas[task_id] = json.dumps({"t": 60000, "a": 3, "r": 0, "q": 3, "e": now - 10**6,
-                                         "err": ERRORS[i % len(ERRORS)], "why": "retries_exhausted"
-                                         if i % 3 else "rejected", "f": now - count + i})
+                                         "err": ERRORS[i % len(ERRORS)], "why": reason,
+                                         "f": now - count + i})
             payloads[task_id] = json.dumps({"order": i, "lines": list(range(8))})
-            scores[task_id] = now - count + i
+            scores[task_id] = by_reason[reason][task_id] = now - count + i
         pipe.hset(queue.keys.tasks, mapping=metas)
         pipe.hset(queue.keys.payloads, mapping=payloads)
         pipe.zadd(queue.keys.failed, scores)
+        for reason, members in by_reason.items():  # the per-reason indexes the scripts keep
+            pipe.zadd(queue.keys.failed_of(reason), members)
         await pipe.execute()
 
 

@@ -111,10 +111,13 @@ async def test_dead_letters_search_by_id_reason_and_text(filled: Arque) -> None:
         by_id = await client.get(base, params={"id": "p1"})
         by_text = await client.get(base, params={"q": "disk full"})
         by_reason = await client.get(base, params={"reason": "poison_pill"})
+        rejected = await client.get(base, params={"reason": "rejected", "q": "disk"})
+        unknown = await client.get(base, params={"reason": "no such reason"})
         groups = await client.get(base, params={"view": "groups"})
     ids = lambda r: re.findall(r'<tr data-id="([^"]+)"', r.text)
     assert ids(every) == ["p1", "p0"]  # newest first
     assert ids(by_id) == ["p1"] and ids(by_text) == ["p0"] and ids(by_reason) == []
+    assert ids(rejected) == ["p0"] and unknown.status_code == 200 and ids(unknown) == []
     assert "boom: disk full" in groups.text and "ValueError: bad input" in groups.text
     assert "traceback line" not in groups.text  # grouped by the error's first line
 

@@ -55,7 +55,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "record_throughput": ("throughput",),
     "read_throughput": ("throughput",),
     "page_queue": ("pending", "delayed", "working", "leases", "tasks"),
-    "search_failed": ("failed", "tasks"),
+    "search_failed": ("failed", "tasks", *_BY_REASON),
     "group_failed": ("failed", "tasks"),
 }
 

@@ -2,17 +2,28 @@
 -- call, and group the errors of the ones looked at; one atomic read.
 -- KEYS[1] failed  ZSET  id -> dead-letter time (ms)
 -- KEYS[2] tasks   HASH  id -> metadata JSON
+-- KEYS[3]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[4]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[5]  failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[6]  failed_undecodable        ZSET
+-- KEYS[7]  failed_rejected           ZSET
 -- ARGV[1] cursor  rank (newest first) to start from
 -- ARGV[2] limit   at most this many matches
 -- ARGV[3] scan    look at most at this many dead letters
 -- ARGV[4] id      '' for any; else only the dead letter of this id
--- ARGV[5] reason  '' for any; else only this reason
+-- ARGV[5] reason  '' for any; else only this reason (walks its index; unknown: no match)
 -- ARGV[6] text    '' for any; else only errors or ids containing it (plain, case-sensitive)
 -- returns {total, next_cursor (0: searched to the end), matches, then 4 per match:
 --          id, failed_at_ms, metadata, error_group} where error_group is the error's first line
+--          (total: of the set walked, all dead letters or those of the reason)
+--@include failed_indexes
 local failed, tasks = KEYS[1], KEYS[2]
 local cursor, limit, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local want_id, reason, needle = ARGV[4], ARGV[5], ARGV[6]
+if reason ~= '' then
+  failed = failed_indexes(3)[reason]
+  if not failed then return {0, 0, 0} end
+end
 local total = redis.call('ZCARD', failed)
 
 local function group_of(err)
@@ -24,7 +35,7 @@ local out = {total, 0, 0}
 if want_id ~= '' then
   local score = redis.call('ZSCORE', failed, want_id)
   local meta = score and redis.call('HGET', tasks, want_id)
-  if meta then
+  if meta and (reason == '' or cjson.decode(meta)['why'] == reason) then
     out[3] = 1
     local decoded = cjson.decode(meta)
     out[4], out[5], out[6], out[7] = want_id, score, meta, group_of(decoded['err'])
@@ -49,8 +60,8 @@ while matches < limit and looked < scan do
       local decoded = cjson.decode(meta)
       local err = decoded['err']
       if type(err) ~= 'string' then err = '' end
-      local ok = (reason == '' or decoded['why'] == reason)
-      if ok and needle ~= '' then
+      local ok = true
+      if needle ~= '' then
         ok = string.find(err, needle, 1, true) ~= nil or string.find(id, needle, 1, true) ~= nil
       end
       if ok then
