@@ -261,31 +261,24 @@ def test_deploy_files_use_only_exported_metrics() -> None:
         assert f"alert: {alert}" in rules
 
 
-async def test_the_working_limit_shown_is_the_live_workers_one(
+async def test_the_working_limit_shown_is_the_one_the_queue_stores(
     redis: aioredis.Redis, redis_url: str, queue_name: str,
 ) -> None:
-    async def handler(data: Any, ctx: TaskContext) -> None:
-        pass
-
-    worker = Worker(Arque(redis, queue=queue_name, working_limit=42), handler, registry_ttl=3)
-    run = asyncio.ensure_future(worker.run())
     client = redis_py.Redis.from_url(redis_url)
-    server = serve_queue_metrics([Arque(client, queue=queue_name)], 0, "127.0.0.1")
-    fixed = serve_queue_metrics([Arque(client, queue=queue_name, working_limit=7)], 0,
-                                "127.0.0.1", fixed_limit=True)
+    reader = Arque(client, queue=queue_name)  # gives no settings: never writes the config
+    server = serve_queue_metrics([reader], 0, "127.0.0.1")
     try:
-        await wait_until(lambda: queue_gauges(Arque(redis, queue=queue_name)))
-        await wait_until(lambda: asyncio.to_thread(
-            lambda: value(scrape(server.server_port), "arque_workers", "arque_workers",
-                          queue=queue_name) == 1))
-        found = await asyncio.to_thread(scrape, server.server_port)
-        assert value(found, "arque_working_limit", "arque_working_limit", queue=queue_name) == 42
-        pinned = await asyncio.to_thread(scrape, fixed.server_port)
-        assert value(pinned, "arque_working_limit", "arque_working_limit", queue=queue_name) == 7
+        def shown() -> float:
+            return value(scrape(server.server_port), "arque_working_limit",
+                         "arque_working_limit", queue=queue_name)
+
+        assert await asyncio.to_thread(shown) == Arque.working_limit  # nothing stored
+        await Arque(redis, queue=queue_name).configure(working_limit=42)
+        assert await asyncio.to_thread(shown) == 42
+        assert (await queue_gauges(Arque(redis, queue=queue_name))).working_limit == 42
     finally:
-        for s in (server, fixed):
-            s.shutdown()
-            s.server_close()
+        server.shutdown()
+        server.server_close()
         client.close()
-        worker.stop()
-        await asyncio.wait_for(run, 30)
+    assert await redis.hget(Arque(redis, queue=queue_name).keys.config, "working_limit") in (
+        b"42", "42")

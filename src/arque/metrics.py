@@ -24,11 +24,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .queue import Arque, TaskId
-from .registry import list_workers_sync, working_limit_of
 from .scripts import Scripts
 from .worker.events import WorkerObserver
 
@@ -58,38 +57,40 @@ class QueueGauges:
 
 
 def _gauges(queue: Arque, reply: Sequence[Any]) -> QueueGauges:
-    pending, delayed, working, failed, ready_ms, lease_ms, workers = (int(v) for v in reply)
+    pending, delayed, working, failed, ready_ms, lease_ms, workers, limit = (
+        int(v) for v in reply)
     return QueueGauges(
         queue=queue.queue, pending=pending, delayed=delayed, working=working, failed=failed,
         oldest_ready_age=None if ready_ms < 0 else ready_ms / 1000,
         oldest_lease_age=None if lease_ms < 0 else lease_ms / 1000,
-        workers=workers, working_limit=queue.working_limit,
+        workers=workers, working_limit=limit,
     )
 
 
 async def queue_gauges(queue: Arque) -> QueueGauges:
-    """The gauges of ``queue`` (one atomic, read-only script)."""
-    reply = await Scripts(queue.redis, queue.keys).call("queue_metrics", [_LEASE_SCAN])
-    return _gauges(queue, reply)
+    """The gauges of ``queue`` (one atomic, read-only script).
+
+    ``working_limit`` is the one the queue stores (its config), else ``queue``'s own.
+    """
+    args = [_LEASE_SCAN, queue.working_limit]
+    return _gauges(queue, await Scripts(queue.redis, queue.keys).call("queue_metrics", args))
 
 
 def queue_gauges_sync(queue: Arque) -> QueueGauges:
     """``queue_gauges`` on a queue built on a synchronous client."""
-    return _gauges(queue, Scripts(queue.redis, queue.keys).call_sync("queue_metrics",
-                                                                      [_LEASE_SCAN]))
+    args = [_LEASE_SCAN, queue.working_limit]
+    return _gauges(queue, Scripts(queue.redis, queue.keys).call_sync("queue_metrics", args))
 
 
 class QueueCollector:
     """A prometheus-client collector of the queue gauges of ``queues`` (sync clients).
 
-    ``arque_working_limit`` is the limit the queue's live workers apply (they
-    register it), else the queue's own setting; ``fixed_limit=True`` always
-    shows the queue's own setting.
+    ``arque_working_limit`` is the limit the queue stores (its config hash,
+    which every worker applies), else the library's default.
     """
 
-    def __init__(self, queues: Sequence[Arque], fixed_limit: bool = False) -> None:
+    def __init__(self, queues: Sequence[Arque]) -> None:
         self._queues = list(queues)
-        self._fixed_limit = fixed_limit
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -107,10 +108,6 @@ class QueueCollector:
         workers = GaugeMetricFamily("arque_workers", "Live registered workers.", labels=["queue"])
         for queue in self._queues:
             g = queue_gauges_sync(queue)
-            if g.workers and not self._fixed_limit:
-                found = working_limit_of(queue.queue, list_workers_sync(queue))
-                if found is not None:
-                    g = replace(g, working_limit=found)
             for state in STATES:
                 tasks.add_metric([g.queue, state], getattr(g, state))
             ready.add_metric([g.queue], g.oldest_ready_age or 0.0)
@@ -123,8 +120,7 @@ class QueueCollector:
         return []  # no collect() at registration time: Redis may not be up yet
 
 
-def serve_queue_metrics(queues: Sequence[Arque], port: int, addr: str = "0.0.0.0",
-                        fixed_limit: bool = False) -> Any:
+def serve_queue_metrics(queues: Sequence[Arque], port: int, addr: str = "0.0.0.0") -> Any:
     """Serve the queue gauges of ``queues`` (sync clients) on ``http://addr:port/metrics``.
 
     Returns prometheus-client's server (``shutdown()`` then ``server_close()`` stop it).
@@ -132,7 +128,7 @@ def serve_queue_metrics(queues: Sequence[Arque], port: int, addr: str = "0.0.0.0
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(queues, fixed_limit))
+    registry.register(QueueCollector(queues))
     server, _thread = start_http_server(port, addr, registry=registry)
     return server
 

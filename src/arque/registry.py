@@ -27,8 +27,7 @@ from .queue import Arque
 from .records import text
 from .scripts import Scripts
 
-__all__ = ["DEFAULT_TTL", "Registrar", "WorkerInfo", "list_workers", "list_workers_sync",
-           "working_limit_of"]
+__all__ = ["DEFAULT_TTL", "Registrar", "WorkerInfo", "list_workers", "list_workers_sync"]
 
 logger = logging.getLogger("arque.worker")
 
@@ -59,7 +58,7 @@ class WorkerInfo:
     tasks: tuple[str, ...] = ()
     """Ids of the tasks it held at its last refresh (at most 200)."""
     working_limits: dict[str, int] = field(default_factory=dict)
-    """The ``working_limit`` its client uses on each queue (a client setting)."""
+    """The ``working_limit`` in force on each of its queues when it last refreshed."""
 
     def to_json(self) -> dict[str, Any]:
         """The worker as a JSON-ready dict."""
@@ -89,18 +88,6 @@ def _parse(reply: Sequence[Any]) -> list[WorkerInfo]:
             working_limits={str(k): int(v) for k, v in info.get("working_limits", {}).items()},
         ))
     return sorted(out, key=lambda w: w.name)
-
-
-def working_limit_of(queue: str, workers: Sequence[WorkerInfo]) -> int | None:
-    """The ``working_limit`` the live workers of ``queue`` apply (the largest; None: no worker).
-
-    The limit is a setting of each client, not of the queue: the workers'
-    own value is the one in force.
-    """
-    limits = [w.working_limits[queue] for w in workers if queue in w.working_limits]
-    if not limits:
-        return None
-    return 0 if 0 in limits else max(limits)
 
 
 async def list_workers(queue: Arque) -> list[WorkerInfo]:

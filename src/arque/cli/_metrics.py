@@ -20,10 +20,7 @@ __all__ = ["metrics"]
 @click.option("--port", type=click.IntRange(0, 65535), default=9808, show_default=True,
               help="Serve GET /metrics on this port.")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
-@click.option("--working-limit", type=click.IntRange(min=0), default=None,
-              help="Show this as arque_working_limit (default: the limit the live workers "
-                   "register, else the library's default).")
-def metrics(settings: Settings, port: int, host: str, working_limit: int | None) -> None:
+def metrics(settings: Settings, port: int, host: str) -> None:
     """Export the queue gauges to Prometheus until Ctrl-C or SIGTERM.
 
     One read-only script per queue and scrape gives arque_tasks{queue,state},
@@ -44,13 +41,14 @@ def metrics(settings: Settings, port: int, host: str, working_limit: int | None)
                                       socket_timeout=10)
     except ValueError as exc:
         fail(f"bad Redis URL {settings.where!r}: {exc}", ExitCode.UNREACHABLE)
-    queues = [Arque(client, prefix=settings.prefix, queue=name, working_limit=working_limit)
+    # No settings given: a reader never writes the queue's config.
+    queues = [Arque(client, prefix=settings.prefix, queue=name)
               for name in dict.fromkeys(settings.queues)]
     try:
         queue_gauges_sync(queues[0])
     except ArqueError as exc:
         fail(f"cannot read from Redis at {settings.where}: {exc}", ExitCode.UNREACHABLE)
-    server = serve_queue_metrics(queues, port, host, fixed_limit=working_limit is not None)
+    server = serve_queue_metrics(queues, port, host)
     click.echo(f"serving the gauges of {', '.join(repr(q.queue) for q in queues)} on "
                f"http://{host}:{server.server_port}/metrics", err=True)
     stop = threading.Event()

@@ -51,7 +51,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "configure": ("config",),
     "register_worker": ("workers", "workers_info"),
     "list_workers": ("workers", "workers_info"),
-    "queue_metrics": ("pending", "delayed", "working", "failed", "tasks", "workers"),
+    "queue_metrics": ("pending", "delayed", "working", "failed", "tasks", "workers", "config"),
     "record_throughput": ("throughput",),
     "read_throughput": ("throughput",),
     "page_queue": ("pending", "delayed", "working", "leases", "tasks"),

@@ -5,11 +5,15 @@
 -- KEYS[4] failed    ZSET  id -> dead-letter time (ms)
 -- KEYS[5] tasks     HASH  id -> metadata JSON
 -- KEYS[6] workers   ZSET  worker name -> registration expiry (ms)
+-- KEYS[7] config    HASH  the queue's stored settings
 -- ARGV[1] scan      how many working tasks (soonest deadlines first) to look at for the oldest lease
--- returns {pending, delayed, working, failed, oldest_ready_age_ms, oldest_lease_age_ms, workers}
--- (an age is -1 when there is no such task; due delayed tasks not yet promoted count as ready)
+-- ARGV[2] working_limit  the caller's, used when the config stores none
+-- returns {pending, delayed, working, failed, oldest_ready_age_ms, oldest_lease_age_ms, workers,
+--          working_limit} (an age is -1 when there is no such task; due delayed tasks not yet
+--          promoted count as ready)
 --@include now_ms
 --@include ready_since
+--@include queue_config
 local pending, delayed, working, failed, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = now_ms()
 
@@ -44,5 +48,6 @@ if #held > 0 then
 end
 
 local workers = redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf')
+local working_limit = queue_config(KEYS[7], {'working_limit'}, {ARGV[2]})
 return {redis.call('LLEN', pending), redis.call('ZCARD', delayed), redis.call('ZCARD', working),
-        redis.call('ZCARD', failed), oldest_ready, oldest_lease, workers}
+        redis.call('ZCARD', failed), oldest_ready, oldest_lease, workers, working_limit}

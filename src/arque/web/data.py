@@ -7,14 +7,13 @@ with 20 or 200,000 entries. Nothing here writes to Redis.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..keys import QueueKeys
 from ..metrics import QueueGauges, queue_gauges
 from ..queue import Arque
 from ..records import parse_meta, text
-from ..registry import list_workers, working_limit_of
 from ..scripts import Scripts
 
 __all__ = [
@@ -59,17 +58,8 @@ async def discover_queues(redis: Any, prefix: str) -> list[str]:
 
 
 async def gauges(queue: Arque) -> QueueGauges:
-    """Counts, ages, limit and workers of ``queue``.
-
-    The working limit shown is the one its live workers apply (they register
-    it), else the dashboard's client setting.
-    """
-    found = await queue_gauges(queue)
-    if found.workers:
-        limit = working_limit_of(queue.queue, await list_workers(queue))
-        if limit is not None:
-            found = replace(found, working_limit=limit)
-    return found
+    """Counts, ages, the working limit the queue stores (else the default) and workers."""
+    return await queue_gauges(queue)
 
 
 @dataclass(frozen=True)
