@@ -289,7 +289,7 @@ async def test_scripts_read_the_stored_limits(redis: aioredis.Redis, queue_name:
     await redis.hset(queue.keys.config, mapping={"working_limit": 1, "requeue_limit": 1})
     # ARGV says working_limit 1000, requeue_limit 3: the stored 1 and 1 win.
     reply = await scripts.call("dequeue", [5, 1000, 3, 10_000])
-    assert int(reply[0]) == 1 and len(reply) == 2 + 5  # one task: the limit is 1
+    assert int(reply[0]) == 1 and len(reply) == 2 + 7  # one task (7 fields): the limit is 1
     assert int((await scripts.call("dequeue", [5, 1000, 3, 10_000]))[0]) == 2  # overloaded
     assert int(await scripts.call("requeue", ["a", "", 0, "", 3, 10_000, 1])) == 2  # dead
     await redis.hset(queue.keys.config, mapping={"max_failed": 1, "failed_ttl": 1})
