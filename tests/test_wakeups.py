@@ -8,16 +8,20 @@ missing wake-up fails the test.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
 from arque import Arque
+from arque.scripts import sha1
 from arque.testing import RedisServer
+from helpers import wait_until
 
 WAKE_BOUND = 1.0  # seconds; the block cap is 2 s
 
@@ -130,6 +134,7 @@ class RoundTrips:
         self._monitor = self._client.monitor()
         self._monitor.__enter__()
         self.commands: list[str] = []
+        self.lines: list[str] = []
         self._thread = threading.Thread(target=self._listen, daemon=True)
         self._thread.start()
 
@@ -139,7 +144,12 @@ class RoundTrips:
                 continue
             if event["command"] == "ECHO monitor-stop":
                 return
+            self.lines.append(event["command"])
             self.commands.append(event["command"].split()[0].upper())
+
+    def scripts(self, name: str) -> int:
+        """How many calls of script ``name`` were seen."""
+        return sum(1 for line in self.lines if line.startswith(f"EVALSHA {sha1(name)} "))
 
     async def close(self, client: aioredis.Redis) -> None:
         await client.echo("monitor-stop")  # on the measured client: no new connection
@@ -170,5 +180,148 @@ async def test_one_round_trip_per_transition(quiet_server: RedisServer) -> None:
     finally:
         await trips.close(client)
         await client.aclose()
-    assert trips.commands == ["EVALSHA"] * 6
-    assert marks == [0, 1, 2]
+    # A consumer whose last look found nothing ready waits for the marker first:
+    # BZPOPMIN and the dequeue go in one pipeline, one round trip.
+    # enqueue; dequeue; release; enqueue_many; dequeue_many; release_many
+    assert trips.commands == [
+        "EVALSHA", "BZPOPMIN", "EVALSHA", "EVALSHA", "EVALSHA", "BZPOPMIN", "EVALSHA", "EVALSHA",
+    ]
+    assert marks == [0, 1, 3]
+
+
+# -- one wake-up per event ---------------------------------------------------------
+
+
+async def _consume_forever(queue: Arque, got: list[tuple[str, float]]) -> None:
+    """The README's consumer loop."""
+    while True:
+        task_id, data = await queue.dequeue()
+        got.append((data, time.time()))
+        await queue.release(task_id)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["20-coroutines", "20-instances"])
+async def test_a_due_task_runs_about_one_dequeue(quiet_server: RedisServer, shared: bool) -> None:
+    """20 idle consumers (coroutines of one Arque, or one Arque each, as processes are):
+    each due task runs about one dequeue script, not one per consumer."""
+    client = aioredis.Redis.from_url(quiet_server.url, max_connections=100)
+    one = Arque(client, queue="due")
+    queues = [one if shared else Arque(client, queue="due") for _ in range(20)]
+    got: list[tuple[str, float]] = []
+    consumers = [asyncio.create_task(_consume_forever(q, got)) for q in queues]
+    trips = RoundTrips(quiet_server.url)
+    try:
+        await asyncio.sleep(0.2)  # all blocked: none looks again by itself for 2 s
+        before = trips.scripts("dequeue")
+        dues = []
+        for i in range(5):  # due 0.2 s apart, all within the 2 s block
+            await one.enqueue(f"t{i}", delay=0.2 + 0.2 * i)
+            dues.append(time.time() + 0.2 + 0.2 * i)
+        await wait_until(lambda: len(got) == 5, timeout=5)
+        await asyncio.sleep(0.05)
+        ran = trips.scripts("dequeue") - before
+    finally:
+        for consumer in consumers:
+            consumer.cancel()
+        await asyncio.gather(*consumers, return_exceptions=True)
+        await trips.close(client)
+        await client.aclose()
+    assert sorted(data for data, _ in got) == [f"t{i}" for i in range(5)]
+    # One per due task and one for the first enqueue (a new earliest due time): 6 here.
+    # When every idle consumer timed each due time itself, this measured 22.
+    assert ran <= 2 * 5, ran
+    assert max(at - due for (_, at), due in zip(sorted(got), dues)) < WAKE_BOUND
+
+
+async def test_the_timer_is_the_instances_not_the_callers(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    """The consumer granted the time-keeping leaves; its Arque's timer still wakes another."""
+    keeper, other = Arque(redis, queue=queue_name), Arque(redis, queue=queue_name)
+    await keeper.enqueue("due", delay=0.8)
+    due = time.time() + 0.8
+    leaving = asyncio.create_task(keeper.dequeue(timeout=30))
+    await wait_until(lambda: redis.exists(keeper.keys.timer))
+    await asyncio.sleep(0.1)  # the reply read and the timer armed: the caller is blocked now
+    leaving.cancel()
+    waiter = asyncio.create_task(other.dequeue(timeout=30))  # not the keeper: blocks 2 s
+    _, data = await asyncio.wait_for(waiter, 5)
+    assert data == "due"
+    assert time.time() - due < 0.5  # not the 2 s block of ``other``
+
+
+async def test_a_killed_time_keeper_costs_at_most_the_block_cap(
+    redis: aioredis.Redis, redis_url: str, queue_name: str
+) -> None:
+    producer = Arque(redis, queue=queue_name)
+    await producer.enqueue("due", delay=1.0)
+    due = time.time() + 1.0
+    keeper = await asyncio.create_subprocess_exec(sys.executable, "-c", _KEEPER, redis_url,
+                                                  queue_name)
+    try:
+        await wait_until(lambda: redis.exists(producer.keys.timer), timeout=20)
+        waiter = asyncio.create_task(Arque(redis, queue=queue_name).dequeue(timeout=30))
+        await asyncio.sleep(0.1)
+    finally:
+        keeper.kill()
+        await keeper.wait()
+    _, data = await asyncio.wait_for(waiter, 10)
+    assert data == "due"
+    assert time.time() - due < 2.0 + WAKE_BOUND  # the waiter's block cap, then it looks
+
+
+# A consumer in its own process: it takes the time-keeping of the queue, then waits.
+_KEEPER = """
+import asyncio, sys
+import redis.asyncio as aioredis
+from arque import Arque
+
+async def main() -> None:
+    await Arque(aioredis.Redis.from_url(sys.argv[1]), queue=sys.argv[2]).dequeue(timeout=60)
+
+asyncio.run(main())
+"""
+
+
+# -- a freed slot wakes a consumer waiting at working_limit ------------------------
+
+
+async def _free_by_fail(queue: Arque, task_id: str) -> None:
+    assert await queue.fail(task_id, "no")
+
+
+async def _free_by_delayed_requeue(queue: Arque, task_id: str) -> None:
+    assert await queue.requeue(task_id, delay=60)
+
+
+async def _free_by_last_requeue(queue: Arque, task_id: str) -> None:
+    assert await Arque(queue.redis, queue=queue.queue, requeue_limit=1).requeue(task_id)
+
+
+async def _free_by_sweep(queue: Arque, task_id: str) -> None:
+    await asyncio.sleep(0.4)  # the lease (0.3 s) expires
+    sweeper = Arque(queue.redis, queue=queue.queue, requeue_limit=1)
+    assert await sweeper.sweep() == 0  # its one attempt used: dead-lettered, not recovered
+    assert await queue.get_failed(task_id) is not None
+
+
+@pytest.mark.parametrize(
+    "free", [_free_by_fail, _free_by_delayed_requeue, _free_by_last_requeue, _free_by_sweep],
+    ids=["fail", "delayed-requeue", "requeue-to-dead-letters", "sweep-dead-letters"],
+)
+async def test_a_freed_slot_wakes_a_waiter_at_the_limit(
+    redis: aioredis.Redis, queue_name: str, free: Any
+) -> None:
+    queue = Arque(redis, queue=queue_name, working_limit=1)
+    await queue.enqueue("a", task_id="a", task_timeout=0.3)
+    await queue.enqueue("b", task_id="b")
+    first, _ = await queue.dequeue()
+    assert first == "a"
+    waiter = asyncio.create_task(Arque(redis, queue=queue_name, working_limit=1).dequeue(30))
+    await asyncio.sleep(0.2)
+    assert not waiter.done()  # at the limit, blocked
+    await free(queue, first)
+    started = time.monotonic()
+    _, data = await asyncio.wait_for(waiter, 5)
+    assert data == "b"
+    assert time.monotonic() - started < WAKE_BOUND  # not the 2 s block cap

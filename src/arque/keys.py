@@ -18,6 +18,7 @@ touches a single slot and runs on Redis Cluster::
     arque:{default}:workers    ZSET  worker name -> registration expiry (ms, Redis clock)
     arque:{default}:workers:info  HASH  worker name -> worker description (JSON)
     arque:{default}:throughput HASH  "<minute>:<outcome>" -> tasks settled that minute
+    arque:{default}:timer      STRING  due time (ms) the one time-keeping consumer waits for
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class QueueKeys:
     workers: str
     workers_info: str
     throughput: str
+    timer: str
 
     @classmethod
     def for_queue(cls, prefix: str, queue: str) -> QueueKeys:

@@ -18,7 +18,7 @@ from typing import Any
 from . import records, tracing
 from .batching import Coalescer
 from .dead_letters import DeadLetters, FailedPage
-from .errors import REDIS_ERRORS, InvalidArgument, PayloadTooLarge, SerializationError
+from .errors import InvalidArgument, PayloadTooLarge, SerializationError
 from .keys import QueueKeys, reason_value
 from .records import DeadLetter, DeadReason, QueueStats
 from .scripts import FirstCall, Scripts
@@ -31,6 +31,7 @@ from .settings import (
     given,
     parse_stored,
 )
+from .wakeups import Waiting, block_cap
 
 __all__ = ["MARKED_AS_FAILED", "NOT_FOUND", "OVERLOADED", "Arque", "TaskId"]
 
@@ -43,14 +44,6 @@ OVERLOADED = "__overloaded__"
 MARKED_AS_FAILED = "__marked_as_failed___"
 """dequeue() took a task it could not decode: it went to dead letters. (Spelling kept from 1.1.0.)"""
 
-# An idle consumer blocks in Redis at most this long before it looks again, so
-# a wake-up lost with a killed consumer costs at most this much.
-_BLOCK_CAP = 2.0
-# Redis times blocking commands out on its cron (10 Hz by default), up to
-# 100 ms late; waits for a due time are timed on the client instead.
-_SERVER_TIMEOUT_SLACK = 0.25
-# A timed wake-up is raised this much before the due time: its own round trip.
-_WAKE_LEAD = 0.0005
 # A sweep script handles at most this many tasks of each kind (expired leases,
 # due delayed tasks, dead letters past retention) and is called again while
 # there is more: a few ms of server time per call, whatever the queue's size.
@@ -68,6 +61,10 @@ class TaskId(str):
     ``release``/``requeue`` with a ``TaskId`` of an earlier hand-out are refused.
     ``waited`` is the seconds from when the task became ready to this hand-out;
     ``trace`` the W3C trace context of its enqueue ('' without tracing).
+    ``lease`` is how long the lease ran from the hand-out, in seconds, as
+    Redis counts it: time limits built on it do not depend on this host's
+    clock. ``deadline`` is the lease's end on the Redis clock (epoch seconds),
+    for display.
     """
 
     token: str
@@ -75,14 +72,15 @@ class TaskId(str):
     deadline: float
     waited: float
     trace: str
+    lease: float
 
     def __new__(
         cls, value: str, token: str = "", attempt: int = 0, deadline: float = 0.0,
-        waited: float = 0.0, trace: str = "",
+        waited: float = 0.0, trace: str = "", lease: float = 0.0,
     ) -> TaskId:
         self = super().__new__(cls, value)
         self.token, self.attempt, self.deadline, self.waited = token, attempt, deadline, waited
-        self.trace = trace
+        self.trace, self.lease = trace, lease
         return self
 
 
@@ -182,8 +180,7 @@ class Arque:
         self._enqueues: Coalescer[list[str | bytes | int], int] = Coalescer(self._send_enqueues)
         self._releases: Coalescer[str, bool] = Coalescer(self.release_many)
         self._run_sweep = False
-        self._wakers: set[asyncio.Future[None]] = set()
-        self._block_cap = _block_cap(redis)
+        self._waiting = Waiting(redis, self._scripts, self.keys.marker, block_cap(redis))
 
     @property
     def redis(self) -> Any:
@@ -371,77 +368,22 @@ class Arque:
     ) -> list[tuple[str, Any]] | str:
         if timeout is not None:
             timeout = check_number("timeout", timeout)
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         own = self._own
         args = [max_tasks, own.working_limit, own.requeue_limit, own.max_failed]
-        # ``asked``: when the script that gave ``reply`` ran, near enough, on our clock.
-        asked = loop.time()
-        reply = await self._scripts.call("dequeue", args)
-        while True:
-            status, wait_ms = int(reply[0]), int(reply[1])
-            if status == 1:
-                return await self._decode(reply)
-            if status == 2 and timeout is None and not overloaded_waits:
-                return OVERLOADED
-            wait, exact = self._block_cap, False
-            if 0 <= wait_ms < self._block_cap * 1000:
-                # Due wait_ms after the script ran; the wake-up itself takes a round trip.
-                wait = max(0.0, wait_ms / 1000.0 - (loop.time() - asked) - _WAKE_LEAD)
-                exact = True
-            if deadline is not None:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return []
-                wait = min(wait, remaining)
-            reply, asked = await self._wait_then_take(wait, exact, args)
-
-    async def _wait_then_take(
-        self, seconds: float, exact: bool, args: list[int]
-    ) -> tuple[Any, float]:
-        """Block in Redis until the marker is raised, for up to ``seconds``, then dequeue.
-
-        The block and the dequeue go in one pipeline: Redis runs the dequeue
-        the moment the block ends, so a wake-up costs no extra round trip.
-        Redis times blocking commands out on its cron, up to 100 ms late, so
-        an ``exact`` wait (for a due time) is ended by a timer of ours that
-        raises the marker from another pooled connection.
-        """
-        loop = asyncio.get_running_loop()
-        if seconds <= 0.002:
-            await asyncio.sleep(max(seconds, 0.0))
-            asked = loop.time()
-            return await self._scripts.call("dequeue", args), asked
-        timer = None
-        if exact:
-            timer = loop.call_later(seconds, self._wake_later)
-        try:
-            # A timed wait is ended by the timer; the slack only keeps the server from ending it first.
-            block_for = seconds + _SERVER_TIMEOUT_SLACK if exact else seconds
-            block = ("BZPOPMIN", self.keys.marker, block_for)
-            reply = await self._scripts.call_after(block, "dequeue", args)
-            return reply, loop.time()  # the script ran when the block ended: just now
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def _wake_later(self) -> None:
-        task = asyncio.ensure_future(self._raise_marker())
-        self._wakers.add(task)
-        task.add_done_callback(self._wakers.discard)
-
-    async def _raise_marker(self) -> None:
-        try:
-            await self._redis.zadd(self.keys.marker, {"ready": 0})
-        except REDIS_ERRORS as exc:  # the block ends by its own timeout then
-            logger.debug("could not raise the marker: %r", exc)
+        waits = overloaded_waits or timeout is not None
+        status, reply = await self._waiting.take(args, waits, deadline)
+        if status == 1:
+            return await self._decode(reply)
+        return OVERLOADED if status == 2 else []
 
     async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        for i in range(2, len(reply), 7):
-            raw_id, token, payload, attempt, deadline, waited, trace = reply[i : i + 7]
+        for i in range(4, len(reply), 8):
+            raw_id, token, payload, attempt, deadline, waited, trace, lease = reply[i : i + 8]
             task_id = TaskId(records.text(raw_id), records.text(token), int(attempt),
-                             deadline / 1000, int(waited) / 1000, records.text(trace))
+                             deadline / 1000, int(waited) / 1000, records.text(trace),
+                             int(lease) / 1000)
             try:
                 if payload is None:
                     raise ValueError("payload missing")
@@ -666,13 +608,3 @@ def _decodes_responses(client: Any) -> bool:
     pool = getattr(client, "connection_pool", None)
     kwargs = getattr(pool, "connection_kwargs", None) or {}
     return bool(kwargs.get("decode_responses", getattr(client, "decode_responses", False)))
-
-
-def _block_cap(client: Any) -> float:
-    """How long one blocking wait may last: below the client's socket timeout."""
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None) or {}
-    socket_timeout = kwargs.get("socket_timeout")
-    if socket_timeout:
-        return max(0.05, min(_BLOCK_CAP, float(socket_timeout) - 0.5))
-    return _BLOCK_CAP

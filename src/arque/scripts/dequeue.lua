@@ -14,19 +14,22 @@
 -- KEYS[12] failed_undecodable        ZSET
 -- KEYS[13] failed_rejected           ZSET
 -- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[15] timer     STRING  due time (ms) the time-keeping consumer waits for
 -- ARGV[1] max_tasks      hand out at most this many
 -- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
 --                        (ARGV[2..4]: the caller's, used where the config stores none)
--- returns {status, wait_ms, then 7 per task: id, token, payload, attempt, deadline_ms, waited_ms,
---          trace} (waited_ms: from when the task became ready to this hand-out; trace: the W3C
---          trace context of its enqueue, '' for none)
--- (needs Redis >= 6.2: RPOP with a count)
---   status 0: nothing ready (wait_ms: until the next delayed task is due, -1: none;
---             0: this call dead-lettered its share of exhausted tasks, call again)
---   status 1: tasks handed out
---   status 2: working_limit reached
+-- returns {status, wait_us, keeper, ready, then 8 per task: id, token, payload, attempt,
+--   deadline_ms, waited_ms, trace, lease_ms} (needs Redis >= 6.2: RPOP with a count)
+--   status 0: nothing ready; 1: tasks handed out; 2: working_limit reached
+--   wait_us: microseconds until the next delayed task is due (-1: none; with status 0,
+--            0: this call dead-lettered its share of exhausted tasks, call again)
+--   keeper: 1 if this caller is to raise the marker at that due time (see grant_timer)
+--   ready: how many tasks are left ready (when 0, the next dequeue can wait for the marker)
+--   waited_ms: from when the task became ready to this hand-out
+--   trace: the W3C trace context of its enqueue, '' for none
+--   lease_ms: the lease's length from now, by the Redis clock (deadline_ms is on it too)
 --@include now_ms
 --@include failed_indexes
 --@include ensure_types
@@ -38,11 +41,13 @@
 --@include promote_due
 --@include queue_config
 --@include ready_since
+--@include grant_timer
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local tasks, payloads, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[15]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
   tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
-  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset'})
+  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset',
+  timer, 'string'})
 if err then return err end
 local indexes = failed_indexes(9)
 
@@ -55,11 +60,14 @@ promote_due(delayed, pending, now, math.max(max_tasks, 100))
 
 if working_limit > 0 then
   local free = working_limit - redis.call('ZCARD', working)
-  if free <= 0 then return {2, -1} end
+  if free <= 0 then
+    local wait, keeper = grant_timer(delayed, timer, time)
+    return {2, wait, keeper, redis.call('LLEN', pending)}
+  end
   if free < max_tasks then max_tasks = free end
 end
 
-local out = {1, -1}
+local out = {1, -1, 0, 0}
 local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
 -- Ids come off pending in chunks (RPOP with a count, Redis >= 6.2), and each
 -- chunk is read and written with one command per key.
@@ -102,6 +110,7 @@ while left > 0 and dead < DEAD_BUDGET do
       out[#out + 1] = deadline
       out[#out + 1] = math.max(now - ready_since(meta), 0)
       out[#out + 1] = meta['tc'] or ''
+      out[#out + 1] = meta['t']
       left = left - 1
     end
   end
@@ -113,20 +122,23 @@ while left > 0 and dead < DEAD_BUDGET do
   if #ids < asked then break end
 end
 
-if #out == 2 and dead >= DEAD_BUDGET and redis.call('LLEN', pending) > 0 then
+if #out == 4 and dead >= DEAD_BUDGET and redis.call('LLEN', pending) > 0 then
   -- Out of budget with more to look at: the caller (or another consumer) goes on.
   wake(marker)
-  return {0, 0}
+  return {0, 0, 0, redis.call('LLEN', pending)}
 end
-if #out == 2 then
+-- The next due time goes with every reply: a consumer that took a task can
+-- keep the time as well as an idle one (the timer is its process's, not its own).
+out[2], out[3] = grant_timer(delayed, timer, time)
+if #out == 4 then
   -- Nothing is ready: no consumer needs waking, and a drained queue keeps no key.
   redis.call('DEL', marker)
-  local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-  if head[2] then return {0, math.max(tonumber(head[2]) - now, 0)} end
-  return {0, -1}
+  out[1] = 0
+  return out
 end
 -- Others are still ready: pass the wake-up on to the next idle consumer.
-if redis.call('LLEN', pending) > 0 then
+out[4] = redis.call('LLEN', pending)
+if out[4] > 0 then
   if working_limit == 0 or redis.call('ZCARD', working) < working_limit then wake(marker) end
 else
   redis.call('DEL', marker)

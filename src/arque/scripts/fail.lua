@@ -11,6 +11,8 @@
 -- KEYS[9]  failed_undecodable        ZSET
 -- KEYS[10] failed_rejected           ZSET
 -- KEYS[11] config                    HASH  the queue's stored settings; max_failed overrides ARGV[5]
+-- KEYS[12] pending   LIST  ids ready to hand out
+-- KEYS[13] marker    ZSET  wake-up flag for idle consumers
 -- ARGV[1] task_id
 -- ARGV[2] token       '' acts on the current hand-out
 -- ARGV[3] reason      why it failed: a DeadReason value ('rejected', 'undecodable', ...)
@@ -27,9 +29,11 @@
 --@include trim_failed
 --@include dead_letter
 --@include queue_config
+--@include wake
 local working, leases, tasks, payloads, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local pending, marker = KEYS[12], KEYS[13]
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset',
-  KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset'})
+  KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', marker, 'zset'})
 if err then return err end
 local indexes = failed_indexes(6)
 if not indexes[ARGV[3]] then return redis.error_reply('ARQUE_BADREASON ' .. ARGV[3]) end
@@ -42,4 +46,6 @@ redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
 local max_failed = queue_config(KEYS[11], {'max_failed'}, {ARGV[5]})
 dead_letter(failed, indexes, tasks, payloads, id, meta, ARGV[3], ARGV[4], now, max_failed)
+-- A slot came free: a consumer held back by working_limit may take the next task.
+if redis.call('LLEN', pending) > 0 then wake(marker) end
 return 1

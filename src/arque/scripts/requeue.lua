@@ -56,6 +56,8 @@ if count_attempt then
   if last_error ~= '' then meta['err'] = last_error end
   if meta['a'] >= requeue_limit then
     dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+    -- A slot came free: a consumer held back by working_limit may take the next task.
+    if redis.call('LLEN', pending) > 0 then wake(marker) end
     return 2
   end
 elseif meta['a'] > 0 then
@@ -65,7 +67,10 @@ if delay > 0 then
   meta['dp'] = (meta['dp'] or 0) + 1
   meta['dt'] = now + delay
   redis.call('ZADD', delayed, now + delay, id)
-  if redis.call('ZRANGE', delayed, 0, 0)[1] == id then wake(marker) end
+  -- Wake one consumer: for a freed slot when others are ready, or to time the new earliest.
+  if redis.call('LLEN', pending) > 0 or redis.call('ZRANGE', delayed, 0, 0)[1] == id then
+    wake(marker)
+  end
 else
   redis.call('LPUSH', pending, id)
   wake(marker)

@@ -85,5 +85,9 @@ end
 -- A max_failed lowered since the last dead letter leaves a backlog: a chunk per call.
 trimmed = trimmed + trim_failed(failed, tasks, payloads, indexes, max_failed, limit - trimmed)
 
-if recovered + promoted > 0 then wake(marker) end
+-- Tasks became ready, or expired leases freed slots (even those dead-lettered):
+-- a consumer held back by working_limit may take the next task.
+if recovered + promoted > 0 or (#expired > 0 and redis.call('LLEN', pending) > 0) then
+  wake(marker)
+end
 return {recovered, promoted, dead, trimmed}

@@ -289,7 +289,8 @@ class Worker:
         return task
 
     async def _measure_clock(self) -> None:
-        """The offset of the Redis clock (which stamps lease deadlines) from ours."""
+        """The offset of the Redis clock from ours: for the lease end shown to handlers
+        (``ctx.deadline``) only; time limits come from the lease's length."""
         try:
             before = time.time()
             reply = await _client_of(self._queues[0]).time()
@@ -335,7 +336,8 @@ class Worker:
         """A fetched task (its slot already reserved): run it, or hand it back when quiet."""
         assert self._processor is not None
         now = time.monotonic()
-        lease = max(0.001, task_id.deadline - (time.time() + self._clock_offset))
+        # The lease's length as Redis counted it: this host's clock plays no part.
+        lease = max(0.001, task_id.lease)
         limit = lease if self._task_timeout is None else self._task_timeout
         record = Record(queue_index=index, queue=self._queues[index], task_id=task_id,
                         data=data, lease=lease, limit_at=now + limit, received_at=now,
