@@ -336,7 +336,8 @@ class Arque:
         """Take one task: ``(task_id, task_data)``.
 
         Without a timeout it waits for a task, but returns ``(OVERLOADED,
-        None)`` at once when ``working_limit`` is reached. With a timeout
+        None)`` when ``working_limit`` is reached: at once, or, when its last
+        look found nothing ready, once woken or after 2 s. With a timeout
         (seconds) it also waits for a free slot, and returns ``(None, None)``
         when nothing came in time. A task it could not decode goes to dead
         letters and it returns ``(MARKED_AS_FAILED, None)``.
