@@ -18,7 +18,7 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
-from arque import Arque
+from arque import OVERLOADED, Arque
 from arque.scripts import sha1
 from arque.testing import RedisServer
 from helpers import wait_until
@@ -325,3 +325,26 @@ async def test_a_freed_slot_wakes_a_waiter_at_the_limit(
     _, data = await asyncio.wait_for(waiter, 5)
     assert data == "b"
     assert time.monotonic() - started < WAKE_BOUND  # not the 2 s block cap
+
+
+async def test_overloaded_comes_once_woken_or_after_the_cap(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    """A dequeue() without a timeout whose last look left nothing ready waits for the
+    marker first; at working_limit it still answers OVERLOADED, not never."""
+    queue = Arque(redis, queue=queue_name, working_limit=1)
+    await queue.enqueue_many(["a", "b"])
+    first, data = await queue.dequeue()
+    assert data == "a"  # the reply left one task ready: the next call blocks first
+    await redis.delete(queue.keys.marker)  # no wake-up will come: only the cap ends it
+    started = time.monotonic()
+    second, _ = await asyncio.wait_for(queue.dequeue(), 5)
+    assert second == OVERLOADED
+    assert time.monotonic() - started < 2.0 + WAKE_BOUND
+    # With a timeout it waits at the limit, and a freed slot wakes it with the task.
+    waiter = asyncio.create_task(queue.dequeue(timeout=30))
+    await asyncio.sleep(0.2)
+    assert await queue.release(first)
+    started = time.monotonic()
+    _, data = await asyncio.wait_for(waiter, 5)
+    assert data == "b" and time.monotonic() - started < WAKE_BOUND
