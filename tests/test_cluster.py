@@ -34,8 +34,8 @@ async def _queue_keys(client: AsyncRedisCluster, keys: QueueKeys) -> list[str]:
 def test_every_key_of_a_queue_hashes_to_one_slot() -> None:
     for prefix, queue in (("arque", "default"), ("app", "emails"), ("x", "a:b-c.d"), ("p", "é")):
         names = list(QueueKeys.for_queue(prefix, queue).names().values())
-        # 8 task keys and config, one dead-letter index per reason, 3 keys of the workers.
-        assert len(set(names)) == len(names) == 9 + 5 + 3
+        # 8 task keys, config and timer, one dead-letter index per reason, 3 keys of the workers.
+        assert len(set(names)) == len(names) == 10 + 5 + 3
         slots = {key_slot(name.encode()) for name in names}
         assert slots == {key_slot(queue.encode())}, (prefix, queue, slots)
 
