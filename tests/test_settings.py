@@ -289,12 +289,12 @@ async def test_scripts_read_the_stored_limits(redis: aioredis.Redis, queue_name:
     await redis.hset(queue.keys.config, mapping={"working_limit": 1, "requeue_limit": 1})
     # ARGV says working_limit 1000, requeue_limit 3: the stored 1 and 1 win.
     reply = await scripts.call("dequeue", [5, 1000, 3, 10_000])
-    assert int(reply[0]) == 1 and len(reply) == 2 + 7  # one task (7 fields): the limit is 1
+    assert int(reply[0]) == 1 and len(reply) == 4 + 8  # one task (8 fields): the limit is 1
     assert int((await scripts.call("dequeue", [5, 1000, 3, 10_000]))[0]) == 2  # overloaded
     assert int(await scripts.call("requeue", ["a", "", 0, "", 3, 10_000, 1])) == 2  # dead
     await redis.hset(queue.keys.config, mapping={"max_failed": 1, "failed_ttl": 1})
     task = await scripts.call("dequeue", [1, 1000, 3, 10_000])
-    assert int(await scripts.call("fail", [task[2], "", "rejected", "no", 10_000])) == 1
+    assert int(await scripts.call("fail", [task[4], "", "rejected", "no", 10_000])) == 1
     assert await redis.zrange(queue.keys.failed, 0, -1) in (["b"], [b"b"])  # trimmed to 1
     await asyncio.sleep(0.01)
     assert await scripts.call("sweep", [3, 0, 10_000, 0, 100]) == [0, 0, 0, 1]  # ttl 1 ms
