@@ -5,26 +5,41 @@
      │    └── PayloadTooLarge                 the encoded payload is over max_payload_size
      ├── SerializationError (TypeError)       the payload could not be encoded
      ├── WrongKeyType (TypeError)             a key under the prefix holds another Redis type
-     ├── RedisUnavailable (ConnectionError)   Redis could not be reached or timed out
-     └── ServerError                          Redis answered with an error arque did not expect
+     ├── WorkerFailed                         a loop of a worker kept failing; the worker stopped
+     ├── RedisUnavailable (ConnectionError)   Redis cannot serve now: unreachable, timed out,
+     │    │                                   or a transient error reply; try again later
+     │    └── ServerUnavailable (+ServerError) BUSY, LOADING, READONLY, OOM, MISCONF, TRYAGAIN,
+     │                                        CLUSTERDOWN, MASTERDOWN
+     └── ServerError                          Redis answered with an error; ``code`` is its first word
+          ├── PermissionDenied                NOPERM: the ACL user lacks a command or key
+          └── ServerUnavailable               (see above)
 
 Every error coming from redis-py is translated at one boundary (``translate``)
 and chained with ``raise ... from exc``, so ``except ArqueError`` catches all
-of them.
+of them. An error reply is classified by its code, the first word of the reply
+(``reply_code``), never by its text, which differs between servers and
+versions. ``except RedisUnavailable`` catches everything worth retrying later.
 """
 
 from __future__ import annotations
 
+import re
+
 import redis.exceptions
 
 __all__ = [
+    "TRANSIENT_CODES",
     "ArqueError",
     "InvalidArgument",
     "PayloadTooLarge",
+    "PermissionDenied",
     "RedisUnavailable",
     "SerializationError",
     "ServerError",
+    "ServerUnavailable",
+    "WorkerFailed",
     "WrongKeyType",
+    "reply_code",
     "translate",
 ]
 
@@ -33,6 +48,31 @@ REDIS_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterExcept
 
 # The prefix of the error reply a script sends when a key has the wrong type.
 WRONGTYPE_REPLY = "ARQUE_WRONGTYPE"
+
+TRANSIENT_CODES = frozenset({
+    "BUSY", "LOADING", "READONLY", "OOM", "MISCONF", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN",
+})
+"""Error reply codes that mean "not now": the same call can succeed later unchanged."""
+
+# redis-py strips the code of the replies it maps to a class of its own.
+_CODE_OF_CLASS: tuple[tuple[type[Exception], str], ...] = (
+    (redis.exceptions.BusyLoadingError, "LOADING"),
+    (redis.exceptions.ReadOnlyError, "READONLY"),
+    (redis.exceptions.OutOfMemoryError, "OOM"),
+    (redis.exceptions.NoPermissionError, "NOPERM"),
+    (redis.exceptions.NoScriptError, "NOSCRIPT"),
+    (redis.exceptions.TryAgainError, "TRYAGAIN"),
+    (redis.exceptions.MasterDownError, "MASTERDOWN"),
+    (redis.exceptions.ClusterDownError, "CLUSTERDOWN"),
+    (redis.exceptions.ExecAbortError, "EXECABORT"),
+)
+# Redis 6 wraps an error raised inside a script as "ERR Error running script
+# (...): @user_script:1: -OOM command not allowed ...": the code follows a dash.
+_WRAPPED_CODE = re.compile(r":\s-([A-Z][A-Z0-9_]+)\s")
+# A command the ACL user may not run, called from inside a script: Redis 6 and 7
+# answer ERR (not NOPERM) with this text.
+_SCRIPT_NOPERM = "user executing the script can't run"
+_PERMISSION = re.compile(r"'([^']+)'")
 
 
 class ArqueError(Exception):
@@ -59,23 +99,87 @@ class WrongKeyType(ArqueError, TypeError):
     """
 
 
+class WorkerFailed(ArqueError):
+    """A loop of a worker failed again and again; the worker shut down (``Worker.run``)."""
+
+
 class RedisUnavailable(ArqueError, ConnectionError):
-    """Redis could not be reached, or did not answer in time."""
+    """Redis could not be reached, did not answer in time, or cannot serve now."""
 
 
 class ServerError(ArqueError):
-    """Redis answered with an error arque did not expect."""
+    """Redis answered with an error arque did not expect.
+
+    ``code`` is the reply's code: its first word (``ERR``, ``NOPERM``, ...).
+    """
+
+    def __init__(self, message: str, code: str = "ERR") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ServerUnavailable(RedisUnavailable, ServerError):
+    """Redis answered, but cannot serve this call now (``code`` in ``TRANSIENT_CODES``).
+
+    A script blocks the server (BUSY), it is loading its data (LOADING), it
+    became a replica (READONLY), it is out of memory (OOM) or cannot persist
+    (MISCONF), or the cluster is changing (TRYAGAIN, CLUSTERDOWN, MASTERDOWN).
+    Nothing was written; the same call may succeed later.
+    """
+
+
+class PermissionDenied(ServerError):
+    """The ACL user may not run a command or touch a key (NOPERM): an operator must fix it.
+
+    ``permission`` names what is missing (e.g. ``evalsha``), when the reply says.
+    """
+
+    def __init__(self, message: str, code: str = "NOPERM") -> None:
+        super().__init__(message, code)
+        found = _PERMISSION.search(message)
+        self.permission = found.group(1) if found else None
+
+
+def reply_code(exc: BaseException) -> str | None:
+    """The code of the error reply behind ``exc`` (e.g. ``BUSY``); None if not an error reply."""
+    if isinstance(exc, ServerError):
+        return exc.code
+    code = getattr(exc, "status_code", None)  # redis-py >= 7 keeps the code it strips
+    if isinstance(code, str) and code:
+        return code
+    for kind, name in _CODE_OF_CLASS:
+        if isinstance(exc, kind):
+            return name
+    if not isinstance(exc, redis.exceptions.ResponseError):
+        return None
+    message = str(exc)
+    first = message.split(" ", 1)[0]
+    if first == "ERR" or not first.isupper():
+        if _SCRIPT_NOPERM in message:
+            return "NOPERM"
+        wrapped = _WRAPPED_CODE.search(message)
+        if wrapped:
+            return wrapped.group(1)
+    return first if first.isupper() else "ERR"
 
 
 def translate(exc: redis.exceptions.RedisError | redis.exceptions.RedisClusterException) -> ArqueError:
     """Turn a redis-py error into the matching arque error (to raise ``from exc``)."""
+    code = reply_code(exc)
+    message = str(exc)
+    first = message.split(" ", 1)[0]
+    if code is not None and first != code and not first.isupper():
+        message = f"{code} {message}"  # put back the code redis-py took off
+    if code in TRANSIENT_CODES:
+        return ServerUnavailable(message, code or "ERR")
+    if code == "NOPERM":
+        return PermissionDenied(message)
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return RedisUnavailable(str(exc) or type(exc).__name__)
-    message = str(exc)
     if WRONGTYPE_REPLY in message:
         detail = message[message.index(WRONGTYPE_REPLY) + len(WRONGTYPE_REPLY) :].split()
         key, found, expected = (detail + ["?", "?", "?"])[:3]
         return WrongKeyType(f"key {key!r} holds a {found}, arque expects a {expected}")
-    if message.startswith("WRONGTYPE"):
+    if code == "WRONGTYPE":
         return WrongKeyType(message)
-    return ServerError(message)
+    return ServerError(message, code or "ERR")

@@ -495,7 +495,15 @@ class Arque:
                 return moved
 
     async def schedule_sweep(self) -> None:
-        """Sweep every ``sweep_interval`` seconds until ``unschedule_sweep``."""
+        """Sweep every ``sweep_interval`` seconds until ``unschedule_sweep``.
+
+        Rides out every failure: a Redis episode (a lost connection, any error
+        reply) is logged once, when it begins, and once when it ends; anything
+        else is logged with its traceback. The next sweep comes all the same.
+        """
+        from .worker.outage import FAILURES, Outage  # the worker package imports this module
+
+        outage = Outage(f"scheduled sweep of {self.queue!r}", logger)
         self._run_sweep = True
         while self._run_sweep:
             await asyncio.sleep(self.sweep_interval)
@@ -503,8 +511,12 @@ class Arque:
                 break
             try:
                 await self.sweep()
-            except Exception:  # the safety net must outlive a Redis outage
+            except FAILURES as exc:
+                outage.failed(exc)
+            except Exception:  # the safety net must outlive any surprise
                 logger.exception("sweep failed; trying again in %s s", self.sweep_interval)
+            else:
+                outage.ok()
 
     async def unschedule_sweep(self) -> None:
         """Stop ``schedule_sweep`` after its current sleep."""

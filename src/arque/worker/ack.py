@@ -3,18 +3,21 @@
 A busy worker finishes many tasks per loop tick; one ``release_many`` per
 batch keeps it at about two round trips per batch (fetch, ack) instead of per
 task. An ack waits at most a few milliseconds for others to join it. When
-Redis is unavailable the ids are kept and released when it is back.
+Redis fails (lost, or any error reply) the ids are kept and released when it
+answers again; a task kept longer than ``state.FINISHED_HOLD`` is given up, and its
+lease hands it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
-from ..errors import RedisUnavailable
 from ..queue import Arque
-from .outage import Outage
+from . import state
+from .outage import FAILURES, Episodes, Outage
 from .state import Record
 
 __all__ = ["Acker"]
@@ -26,10 +29,13 @@ WINDOW = 0.002
 
 
 class Acker:
-    """The release loop of one queue; ``done(record, applied)`` follows each release."""
+    """The release loop of one queue.
 
-    def __init__(self, queue: Arque, batch: int, done: Callable[[Record, bool], None],
-                 on_error: Callable[[], None] | None = None) -> None:
+    ``done(record, applied)`` follows each release (``applied`` None: given up).
+    """
+
+    def __init__(self, queue: Arque, batch: int, done: Callable[[Record, bool | None], None],
+                 episodes: Episodes, on_error: Callable[[], None] | None = None) -> None:
         self._queue = queue
         self._batch = batch
         self._done = done
@@ -37,7 +43,7 @@ class Acker:
         self._pending: list[Record] = []
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
-        self._outage = Outage(f"release on {queue.queue!r}", logger)
+        self._outage = Outage(f"release on {queue.queue!r}", logger, episodes=episodes)
         self._hurry = False
 
     def __len__(self) -> int:
@@ -67,14 +73,15 @@ class Acker:
             await self.flush_once()
 
     async def flush_once(self) -> None:
-        """Release one batch; on an outage keep it and wait before the next try."""
+        """Release one batch; on a failure keep it and wait before the next try."""
+        self._let_go()
         batch = self._pending[: self._batch]
         if not batch:
             self._wake.clear()
             return
         try:
             applied = await self._queue.release_many([r.task_id for r in batch])
-        except RedisUnavailable as exc:
+        except FAILURES as exc:
             self._on_error()
             await asyncio.sleep(self._outage.failed(exc))
             return
@@ -86,6 +93,21 @@ class Acker:
             self._full.clear()
         for record, ok in zip(batch, applied):
             self._done(record, ok)
+
+    def _let_go(self) -> None:
+        """Give up the releases kept past ``state.FINISHED_HOLD``: their leases hand them back."""
+        now = time.monotonic()
+        if not self._pending or self._pending[0].held(now):
+            return  # the oldest first: nothing to give up
+        gone = [r for r in self._pending if not r.held(now)]
+        self._pending = [r for r in self._pending if r.held(now)]
+        logger.error("release on %r: Redis refused the release of %d finished tasks for %g s; "
+                     "giving them up, their leases hand them back (they will run again)",
+                     self._queue.queue, len(gone), state.FINISHED_HOLD)
+        for record in gone:
+            self._done(record, None)
+        if not self._pending:
+            self._outage.close()
 
     async def drain(self, deadline: float) -> bool:
         """Let ``run`` release everything left, until ``deadline`` (loop time); True if all went."""

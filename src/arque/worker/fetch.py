@@ -1,8 +1,10 @@
 """Fetching: one loop per queue takes tasks in batches while slots are free.
 
 When this worker's slots are all taken (or it is draining) the loop pings
-Redis every couple of seconds instead, so its liveness signal keeps telling
-"this process reaches Redis and its event loop turns".
+Redis every couple of seconds instead, so its signals keep telling "this
+event loop turns" (every turn) and "Redis answers" (every successful one).
+Any failure of a call (a lost connection, any error reply) is an episode:
+the loop backs off and tries again until Redis answers.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import RedisUnavailable
 from ..queue import Arque, TaskId
-from .outage import Outage
+from .outage import FAILURES, Episodes, Outage
 from .state import Slots
 
 __all__ = ["Fetcher"]
@@ -30,15 +31,15 @@ class Fetcher:
     """The fetch loop of one queue.
 
     ``accept(task_id, data)`` takes each task it fetched (a slot already
-    reserved for it); ``alive()`` is called after every completed round
-    trip. After ``quiet()`` it takes no more work but keeps the round trips
-    going until ``close()``.
+    reserved for it); ``alive(ok)`` is called after every turn, ``ok``
+    telling whether its call reached Redis. After ``quiet()`` it takes no
+    more work but keeps the round trips going until ``close()``.
     """
 
     def __init__(
         self, queue: Arque, slots: Slots, batch: int,
-        accept: Callable[[TaskId, Any], None], alive: Callable[[], None],
-        client: Any, on_error: Callable[[], None] | None = None,
+        accept: Callable[[TaskId, Any], None], alive: Callable[[bool], None],
+        client: Any, episodes: Episodes, on_error: Callable[[], None] | None = None,
     ) -> None:
         self._queue = queue
         self._slots = slots
@@ -47,7 +48,7 @@ class Fetcher:
         self._alive = alive
         self._client = client
         self._on_error = on_error or (lambda: None)
-        self._outage = Outage(f"fetch from {queue.queue!r}", logger)
+        self._outage = Outage(f"fetch from {queue.queue!r}", logger, episodes=episodes)
         self._quiet = False
         self._closed = asyncio.Event()
         self.busy = False
@@ -73,9 +74,8 @@ class Fetcher:
                 continue
             try:
                 got = await self._fetch(reserved)
-            except RedisUnavailable as exc:
-                self._on_error()
-                await self._sleep(self._outage.failed(exc))
+            except FAILURES as exc:
+                await self._failed(exc)
                 continue
             probe = not got
             for task_id, data in got:
@@ -94,7 +94,7 @@ class Fetcher:
             self.busy = False
         self._slots.give_back(reserved - len(got))  # the others now hold a task each
         self._outage.ok()
-        self._alive()
+        self._alive(True)
         return got
 
     async def _idle(self) -> None:
@@ -107,11 +107,18 @@ class Fetcher:
                 return
         try:
             await self._client.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure here means "not reachable"
-            await self._sleep(self._outage.failed(exc))
+        except FAILURES as exc:
+            await self._failed(exc)
             return
         self._outage.ok()
-        self._alive()
+        self._alive(True)
+
+    async def _failed(self, exc: BaseException) -> None:
+        """A call failed: the loop still turns; wait before the next one."""
+        self._on_error()
+        delay = self._outage.failed(exc)
+        self._alive(False)
+        await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when closed."""

@@ -1,11 +1,15 @@
 """Health signals for an orchestrator: a touched file and a tiny HTTP endpoint.
 
-The file's mtime is refreshed (at most once a second) after each completed
-round trip of the fetch loop, which makes one at least every 2 s, idle or
-busy: a liveness probe checks that it is younger than, say, 30 s. The HTTP
-endpoint answers ``GET /healthz`` 200 while the last round trip is younger
-than ``unhealthy_after`` (else 503) and ``GET /readyz`` 200 while the worker
-is also taking work (503 while starting or shutting down). With metrics on,
+Liveness says "this process is not stuck": the file's mtime is refreshed (at
+most once a second) after each turn of the fetch loop, which makes one at
+least every few seconds, idle or busy, and also while Redis fails (a turn is
+then a failed call and a backoff): a probe checks that it is younger than,
+say, 30 s. The HTTP endpoint answers ``GET /healthz`` 200 while the last turn
+is younger than ``unhealthy_after`` (else 503) and ``GET /readyz`` 200 while
+the worker is also making progress: running (not starting or shutting down),
+no Redis episode under way, and a successful round trip younger than
+``unhealthy_after``. So an orchestrator restarts a stuck worker, and only
+stops routing to (or counting on) one that waits for Redis. With metrics on,
 ``GET /metrics`` answers the worker's Prometheus metrics.
 """
 
@@ -40,15 +44,17 @@ def file_is_fresh(path: Path | str, max_age: float) -> bool:
 class HealthSignals:
     """The health file and HTTP endpoint of one worker.
 
-    ``last_ok()`` gives the ``time.monotonic()`` of the last round trip (None:
-    none yet); ``ready()`` whether the worker takes work.
+    ``last_turn()`` and ``last_ok()`` give the ``time.monotonic()`` of the
+    last turn of the fetch loop and of its last successful round trip (None:
+    none yet); ``ready()`` whether the worker takes work and Redis answers.
     """
 
-    def __init__(self, options: Health, last_ok: Callable[[], float | None],
-                 ready: Callable[[], bool],
+    def __init__(self, options: Health, last_turn: Callable[[], float | None],
+                 last_ok: Callable[[], float | None], ready: Callable[[], bool],
                  metrics: Callable[[], tuple[bytes, str]] | None = None) -> None:
         self._options = options
         self._file = None if options.file is None else Path(options.file)
+        self._last_turn = last_turn
         self._last_ok = last_ok
         self._ready = ready
         self._metrics = metrics
@@ -57,7 +63,7 @@ class HealthSignals:
         self.port: int | None = None
 
     def alive(self) -> None:
-        """A round trip completed: refresh the file (at most once a second)."""
+        """The fetch loop turned: refresh the file (at most once a second)."""
         now = time.monotonic()
         if self._file is None or now - self._touched < _TOUCH_EVERY:
             return
@@ -67,9 +73,16 @@ class HealthSignals:
         except OSError as exc:
             logger.warning("cannot touch the health file %s: %s", self._file, exc)
 
-    def healthy(self) -> bool:
-        last = self._last_ok()
+    def _fresh(self, last: float | None) -> bool:
         return last is not None and time.monotonic() - last < self._options.unhealthy_after
+
+    def healthy(self) -> bool:
+        """Liveness: the worker is not stuck (Redis may be failing)."""
+        return self._fresh(self._last_turn())
+
+    def ready(self) -> bool:
+        """Readiness: alive, taking work, and Redis answers."""
+        return self.healthy() and self._fresh(self._last_ok()) and self._ready()
 
     async def start(self) -> None:
         if self._options.port is None:
@@ -93,7 +106,7 @@ class HealthSignals:
         if path == "/healthz":
             ok = self.healthy()
         elif path == "/readyz":
-            ok = self.healthy() and self._ready()
+            ok = self.ready()
         else:
             return 404, "not found\n", "text/plain"
         return (200, "ok\n", "text/plain") if ok else (503, "unavailable\n", "text/plain")

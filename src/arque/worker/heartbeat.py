@@ -7,7 +7,10 @@ leases of one queue with ONE ``extend`` call. A task is renewable while its
 handler runs within its time limit, and after the handler ended until the
 outcome is applied: a handler that hangs past its limit, even one that
 blocks the loop so that it cannot be cancelled, is no longer renewed, its
-lease expires and the sweeper hands the task to another worker.
+lease expires and the sweeper hands the task to another worker; so is a
+finished task whose outcome Redis refused for ``FINISHED_HOLD`` seconds.
+A beat that fails (a lost connection, any error reply) is tried again after
+a backoff; nothing ends the thread but ``stop()``.
 
 The sync client is built from the async client's connection settings
 (host, port, db, credentials, TLS, unix socket; for a cluster client, its
@@ -17,6 +20,7 @@ give such a worker ``heartbeat_client=`` (a sync client on the same server).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -27,9 +31,8 @@ from typing import Any
 import redis
 import redis.cluster
 
-from ..errors import RedisUnavailable
 from ..queue import Arque
-from .outage import Outage
+from .outage import FAILURES, Episodes, Outage
 from .state import InFlight, Record
 
 __all__ = ["Heartbeat", "sync_client_for"]
@@ -88,7 +91,7 @@ class Heartbeat:
 
     def __init__(
         self, in_flight: InFlight, queues: list[Arque], interval: Callable[[], float],
-        name: str, on_lost: Callable[[Record], None] | None = None,
+        name: str, episodes: Episodes, on_lost: Callable[[Record], None] | None = None,
     ) -> None:
         self._in_flight = in_flight
         self._on_lost = on_lost or (lambda record: None)
@@ -97,36 +100,58 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"arque-heartbeat-{name}",
                                         daemon=True)
-        self._outage = Outage("heartbeat", logger)
+        self._outage = Outage("heartbeat", logger, episodes=episodes)
+        self._surprised = False
         self.beats = 0
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = _SOCKET_TIMEOUT + 1) -> None:
-        """Stop renewing; waits for the thread (a beat in progress ends first)."""
+    @property
+    def alive(self) -> bool:
+        """Whether the thread runs."""
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop renewing; returns at once (a beat in progress ends first: ``await stopped()``)."""
         self._stop.set()
         self._in_flight.changed.set()
+
+    async def stopped(self, timeout: float = _SOCKET_TIMEOUT + 1) -> bool:
+        """After ``stop()``: wait (without blocking the event loop) for the thread to end."""
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            await asyncio.to_thread(self._thread.join, timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         last = time.monotonic()
         while not self._stop.is_set():
-            wait = last + self._interval() - time.monotonic()
-            if wait > 0:
-                self._in_flight.changed.wait(min(wait, _IDLE_TICK))
-                self._in_flight.changed.clear()
-                continue
-            last = time.monotonic()
             try:
-                self.beat()
-            except RedisUnavailable as exc:
-                last -= self._interval() - self._outage.failed(exc)  # try again soon
-            except Exception:  # the thread must outlive any surprise
+                last = self._turn(last)
+            except Exception:
+                logger.exception("heartbeat: unexpected error; going on")
+                self._stop.wait(_IDLE_TICK)
+
+    def _turn(self, last: float) -> float:
+        """Wait for the next beat, or beat; returns the time of the last beat."""
+        wait = last + self._interval() - time.monotonic()
+        if wait > 0:
+            self._in_flight.changed.wait(min(wait, _IDLE_TICK))
+            self._in_flight.changed.clear()
+            return last
+        last = time.monotonic()
+        try:
+            self.beat()
+        except FAILURES as exc:
+            return last - self._interval() + self._outage.failed(exc)  # try again soon
+        except Exception:
+            if not self._surprised:
+                self._surprised = True
                 logger.exception("heartbeat failed; trying again next beat")
-            else:
-                self._outage.ok()
+            return last
+        self._surprised = False
+        self._outage.ok()
+        return last
 
     def beat(self) -> None:
         """Renew every renewable lease, one ``extend`` call per queue."""

@@ -3,7 +3,9 @@
 Pieces: one fetch loop, one ack loop and one sweeper per queue
 (``fetch.py``, ``ack.py``, ``sweep.py``), the handler runs
 (``process.py``), the heartbeat thread (``heartbeat.py``) and the health
-signals (``health.py``). The launcher starts them, goes quiet on ``stop()``
+signals (``health.py``). The launcher starts them (the loops under a
+``Supervisor`` that restarts a loop after a surprise, ``supervise.py``; Redis
+episodes are shared by all pieces, ``outage.py``), goes quiet on ``stop()``
 (no new work; in-flight handlers get ``grace_period`` seconds, then are
 cancelled and their tasks handed back unused; acks are flushed), and stops
 them; ``abort()`` stops at once and leaves the in-flight tasks to their
@@ -21,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, WorkerFailed
 from ..queue import Arque, TaskId
 from ..registry import DEFAULT_TTL
 from ..settings import check_integer, check_number
@@ -32,8 +34,10 @@ from .health import HealthSignals
 from .heartbeat import Heartbeat, sync_client_for
 from .observing import LISTED_TASKS, Observing
 from .options import Backoff, Health
+from .outage import Episodes
 from .process import Handler, Processor
 from .state import Counters, InFlight, Record, Slots, WorkerStats
+from .supervise import Supervisor
 from .sweep import Sweeper
 
 __all__ = ["Worker"]
@@ -43,6 +47,7 @@ logger = logging.getLogger("arque.worker")
 # After the grace period, how long hand-backs and acks may still wait for Redis.
 _FLUSH_MARGIN = 5.0
 _MAX_BATCH = 100
+_WATCH_HEARTBEAT = 1.0
 DEFAULT_BACKOFF = Backoff()
 
 
@@ -121,15 +126,19 @@ class Worker:
         self._stop_event: asyncio.Event | None = None
         self._aborted = False
         self._runs: set[asyncio.Task[None]] = set()
-        self._services: list[asyncio.Task[None]] = []
+        self._episodes = Episodes(logger, f"worker {self._name}")
+        self._supervisor = Supervisor(self._name, self._counters, self._give_up)
+        self._failure: str | None = None
         self._fetchers: list[tuple[Fetcher, asyncio.Task[None]]] = []
         self._ackers: list[Acker] = []
         self._processor: Processor | None = None
         self._heartbeat: Heartbeat | None = None
         self._sync_clients: list[Any] = []
-        self._health = HealthSignals(self._health_options, lambda: self._counters.last_ok,
-                                     lambda: self._state == "running",
-                                     self._observing.render)
+        self._health = HealthSignals(
+            self._health_options, lambda: self._counters.last_turn,
+            lambda: self._counters.last_ok,
+            lambda: self._state == "running" and not self._episodes.down,
+            self._observing.render)
 
     @property
     def name(self) -> str:
@@ -151,7 +160,8 @@ class Worker:
             released=c.released, refused=c.refused, handed_back=c.handed_back,
             in_flight=running, finishing=max(0, len(self._in_flight) - running),
             sweeps=c.sweeps, recovered=c.recovered, started_at=c.started_at,
-            last_fetch_at=c.last_fetch_at, redis_ok=self._health.healthy(),
+            last_fetch_at=c.last_fetch_at, redis_ok=not self._episodes.down,
+            abandoned=c.abandoned, restarts=c.restarts,
         )
 
     # -- lifecycle -------------------------------------------------------------
@@ -187,7 +197,11 @@ class Worker:
             self._main.cancel()
 
     async def run(self) -> None:
-        """Run until ``stop()`` and the graceful shutdown that follows; a worker runs once."""
+        """Run until ``stop()`` and the graceful shutdown that follows; a worker runs once.
+
+        Raises ``WorkerFailed`` (after the same graceful shutdown) when one of
+        its loops kept failing and could not be restarted.
+        """
         if self._state != "created":
             raise RuntimeError("a Worker runs only once; make a new one")
         self._loop = asyncio.get_running_loop()
@@ -201,12 +215,21 @@ class Worker:
             await self._drain()
         finally:
             await self._teardown()
+        if self._failure is not None:
+            raise WorkerFailed(f"worker {self._name} stopped: {self._failure}")
+
+    def _give_up(self, reason: str) -> None:
+        """A piece cannot go on: shut down gracefully, then ``run`` raises."""
+        if self._failure is None:
+            self._failure = reason
+        self._request_stop()
 
     def run_forever(self) -> int:
         """Run in a new event loop until SIGTERM/SIGINT; returns the exit status.
 
         The first signal shuts down gracefully (status 0); a second one exits
-        at once (status 1), leaving in-flight tasks to their leases.
+        at once (status 1), leaving in-flight tasks to their leases. A worker
+        whose loop kept failing shuts down gracefully with status 1.
         """
         return asyncio.run(self.serve())
 
@@ -237,6 +260,9 @@ class Worker:
             if not self._aborted:
                 raise
             return 1
+        except WorkerFailed as exc:
+            logger.critical("%s; exiting with status 1", exc)
+            return 1
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
@@ -249,25 +275,29 @@ class Worker:
         self._events = self._observing.begin()
         await self._measure_clock()
         slots = Slots(self._concurrency)
-        self._ackers = [Acker(q, self._batch, self._acked, self._observing.on_error(q))
+        episodes, supervisor = self._episodes, self._supervisor
+        self._ackers = [Acker(q, self._batch, self._acked, episodes, self._observing.on_error(q))
                         for q in self._queues]
         self._processor = Processor(self._handler, self._backoff, slots, self._in_flight,
                                     self._counters, self._ackers, lambda: self._clock_offset,
-                                    self._events)
+                                    episodes, self._events)
         sync_queues = self._sync_queues()
         self._heartbeat = Heartbeat(self._in_flight, sync_queues, self._beat_interval,
-                                    self._name, lambda r: self._events.refused(r.queue.queue))
+                                    self._name, episodes,
+                                    lambda r: self._events.refused(r.queue.queue))
         self._heartbeat.start()
-        self._services.append(self._spawn(self._processor.watchdog()))
+        supervisor.spawn("the time-limit watchdog", self._processor.watchdog)
+        supervisor.spawn("the heartbeat watch", self._watch_heartbeat)
         await self._health.start()
         for index, queue in enumerate(self._queues):
             fetcher = Fetcher(queue, slots, self._batch, self._acceptor(index), self._alive,
-                              _client_of(queue), self._observing.on_error(queue))
-            self._fetchers.append((fetcher, self._spawn(fetcher.run())))
-            self._services.append(self._spawn(self._ackers[index].run()))
+                              _client_of(queue), episodes, self._observing.on_error(queue))
+            name = repr(queue.queue)
+            self._fetchers.append((fetcher, supervisor.spawn(f"fetch from {name}", fetcher.run)))
+            supervisor.spawn(f"release on {name}", self._ackers[index].run)
             if self._sweep_interval is not None:
-                sweeper = Sweeper(queue, self._sweep_interval, self._counters)
-                self._services.append(self._spawn(sweeper.run()))
+                sweeper = Sweeper(queue, self._sweep_interval, self._counters, episodes)
+                supervisor.spawn(f"sweep of {name}", sweeper.run)
         self._state = "running"
         self._observing.start(self._name, sync_queues, self._describe)
         logger.info("worker %s consuming %s with concurrency %d", self._name,
@@ -287,6 +317,13 @@ class Worker:
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         return task
+
+    async def _watch_heartbeat(self) -> None:
+        """A heartbeat thread cannot be restarted: without it, exit (leases would lapse)."""
+        assert self._heartbeat is not None
+        while self._heartbeat.alive or self._state != "running":
+            await asyncio.sleep(_WATCH_HEARTBEAT)
+        self._give_up("the heartbeat thread died")
 
     async def _measure_clock(self) -> None:
         """The offset of the Redis clock from ours: for the lease end shown to handlers
@@ -348,10 +385,19 @@ class Worker:
         else:
             run = self._spawn(self._processor.hand_back(record))
         self._runs.add(run)
-        run.add_done_callback(self._runs.discard)
+        run.add_done_callback(self._ran)
 
-    def _acked(self, record: Record, applied: bool) -> None:
+    def _ran(self, run: asyncio.Task[None]) -> None:
+        self._runs.discard(run)
+        if not run.cancelled() and run.exception() is not None:  # a bug: never silent
+            logger.error("worker %s: a task run failed unexpectedly; its lease will bring the "
+                         "task back", self._name, exc_info=run.exception())
+
+    def _acked(self, record: Record, applied: bool | None) -> None:
         self._in_flight.remove(record)
+        if applied is None:  # let go, not settled: its lease hands it back
+            self._counters.abandoned += 1
+            return
         if applied:
             self._counters.released += 1
         else:
@@ -359,8 +405,11 @@ class Worker:
         self._events.settled(record.queue.queue, record.task_id,
                              "released" if applied else "lease_lost")
 
-    def _alive(self) -> None:
-        self._counters.fetched()
+    def _alive(self, ok: bool) -> None:
+        if ok:
+            self._counters.fetched()
+        else:
+            self._counters.turned()
         self._health.alive()
 
     # -- stop ------------------------------------------------------------------
@@ -399,8 +448,7 @@ class Worker:
 
     async def _teardown(self) -> None:
         """Stop every piece (at once after ``abort``); always runs."""
-        tasks: list[asyncio.Future[Any]] = [*self._services, *self._runs]
-        tasks += [task for _, task in self._fetchers]
+        tasks: list[asyncio.Future[Any]] = [*self._supervisor.tasks, *self._runs]
         tasks += [r.handler for r in self._in_flight.snapshot()
                   if r.handler is not None and not r.handler.done()]
         for task in tasks:
@@ -409,6 +457,8 @@ class Worker:
             await asyncio.wait(tasks, timeout=5.0)
         if self._heartbeat is not None:
             self._heartbeat.stop()
+            if not await self._heartbeat.stopped():
+                logger.warning("worker %s: the heartbeat thread is still in a call", self._name)
         self._observing.stop()  # withdraws from the workers list, flushes the rollups
         for client in self._sync_clients:
             client.close()

@@ -4,8 +4,10 @@ Outcomes: success → batched release; ``Retry`` → requeue after its delay;
 ``Fail`` → dead letter (``rejected``); any other exception or the time limit
 → requeue after the backoff, the error kept as the task's last error;
 cancelled by shutdown → handed back unused. Each outcome is retried through
-a Redis outage until it is applied (or, when shutting down, until the
-shutdown deadline: then the lease brings the task back).
+a Redis episode (a lost connection, any error reply) until it is applied, or
+until ``FINISHED_HOLD`` seconds after the handler ended (when shutting down:
+the shutdown deadline); then the worker lets go and the lease brings the
+task back.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..errors import RedisUnavailable
+from . import state
 from .ack import Acker
 from .context import TaskContext
 from .control import Fail, Retry
 from .events import WorkerObserver
 from .options import Backoff
-from .outage import Outage
+from .outage import FAILURES, Episodes, Outage
 from .state import Counters, InFlight, Record, Slots
 
 __all__ = ["Handler", "Processor", "error_text"]
@@ -67,7 +69,7 @@ class Processor:
     def __init__(
         self, handler: Handler, backoff: Backoff, slots: Slots, in_flight: InFlight,
         counters: Counters, ackers: Sequence[Acker], clock_offset: Callable[[], float],
-        events: WorkerObserver | None = None,
+        episodes: Episodes, events: WorkerObserver | None = None,
     ) -> None:
         self._handler = handler
         self._backoff = backoff
@@ -76,6 +78,7 @@ class Processor:
         self._counters = counters
         self._ackers = ackers
         self._clock_offset = clock_offset
+        self._episodes = episodes
         self._events = events or WorkerObserver()
         self._rng = random.Random()
         self._active: set[Record] = set()
@@ -190,24 +193,37 @@ class Processor:
 
     async def _apply(self, record: Record, call: Callable[[], Awaitable[bool]]) -> bool:
         """Run a requeue/fail until Redis takes it; True if applied (False: refused or abandoned)."""
-        outage = Outage(f"outcome of task {record.task_id}", logger)
+        outage = Outage(f"outcome of task {record.task_id}", logger, episodes=self._episodes)
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                applied = await call()
-            except RedisUnavailable as exc:
-                self._events.redis_error(record.queue.queue)
-                if self.give_up_at is not None and loop.time() >= self.give_up_at:
-                    logger.error("task %s: Redis unavailable at shutdown; its lease will bring "
-                                 "it back", record.task_id)
-                    return False
-                await asyncio.sleep(outage.failed(exc))
-                continue
-            outage.ok()
-            if not applied:
-                self._counters.refused += 1
-                self._events.settled(record.queue.queue, record.task_id, "lease_lost")
-            return applied
+        try:
+            while True:
+                try:
+                    applied = await call()
+                except FAILURES as exc:
+                    self._events.redis_error(record.queue.queue)
+                    if self._give_up(record, loop.time()):
+                        return False
+                    await asyncio.sleep(outage.failed(exc))
+                    continue
+                if not applied:
+                    self._counters.refused += 1
+                    self._events.settled(record.queue.queue, record.task_id, "lease_lost")
+                return applied
+        finally:
+            outage.close()
+
+    def _give_up(self, record: Record, now: float) -> bool:
+        """Whether to stop trying an outcome Redis keeps refusing (its lease brings it back)."""
+        if self.give_up_at is not None and now >= self.give_up_at:
+            logger.error("task %s: Redis unavailable at shutdown; its lease will bring it back",
+                         record.task_id)
+            return True
+        if not record.held(time.monotonic()):
+            logger.error("task %s: Redis refused its outcome for %g s; giving it up, its lease "
+                         "will bring it back", record.task_id, state.FINISHED_HOLD)
+            self._counters.abandoned += 1
+            return True
+        return False
 
     async def hand_back(self, record: Record) -> None:
         """Give a task fetched while shutting down back unused."""

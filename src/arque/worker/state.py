@@ -19,6 +19,10 @@ __all__ = ["Counters", "InFlight", "Record", "Slots", "WorkerStats"]
 # Leases shorter than this (three idle ticks of the heartbeat) wake it at once.
 _WAKE_BELOW = 3.0
 
+FINISHED_HOLD = 120.0
+"""Seconds a worker keeps (and renews) a finished task whose outcome Redis keeps
+refusing; then it lets go and the lease hands the task back."""
+
 
 @dataclass(eq=False)
 class Record:
@@ -34,7 +38,9 @@ class Record:
     """``time.monotonic()`` after which the handler is cancelled and no longer renewed."""
     received_at: float
     finished: bool = False
-    """The handler is done: renew until the outcome is applied, whatever the limit."""
+    """The handler is done: renew until the outcome is applied (or ``FINISHED_HOLD`` passed)."""
+    finished_at: float = 0.0
+    """``time.monotonic()`` when the handler ended."""
     lost: bool = False
     """A renewal was refused: the lease is gone (another holder or the sweeper)."""
     handed_back: bool = False
@@ -51,7 +57,13 @@ class Record:
 
     def renewable(self, now: float) -> bool:
         """Whether the heartbeat should still renew this lease."""
-        return not self.lost and (self.finished or now < self.limit_at)
+        if self.lost:
+            return False
+        return self.held(now) if self.finished else now < self.limit_at
+
+    def held(self, now: float) -> bool:
+        """Whether a finished task is still kept for its outcome (not yet given up)."""
+        return now < self.finished_at + FINISHED_HOLD
 
 
 class InFlight:
@@ -91,6 +103,8 @@ class InFlight:
 
     def mark(self, record: Record, *, finished: bool = False, lost: bool = False) -> None:
         with self._lock:
+            if finished and not record.finished:
+                record.finished_at = time.monotonic()
             record.finished = record.finished or finished
             record.lost = record.lost or lost
 
@@ -167,7 +181,12 @@ class WorkerStats:
     last_fetch_at: float | None
     """Epoch seconds of the last completed fetch round trip."""
     redis_ok: bool
-    """Whether the last call of the fetch loop reached Redis."""
+    """Whether Redis answered the last call of every loop (no episode under way)."""
+    abandoned: int = 0
+    """Finished tasks given up after Redis refused their outcome for ``FINISHED_HOLD``
+    seconds: their leases hand them back."""
+    restarts: int = 0
+    """Loops restarted after an unexpected exception."""
 
 
 @dataclass
@@ -176,6 +195,8 @@ class Counters:
 
     processed: int = 0
     failed: int = 0
+    abandoned: int = 0
+    restarts: int = 0
     timed_out: int = 0
     retried: int = 0
     dead_lettered: int = 0
@@ -188,9 +209,12 @@ class Counters:
     last_fetch_at: float | None = None
     last_ok: float | None = None
     """``time.monotonic()`` of the last successful round trip of the fetch loop."""
-    redis_ok: bool = True
+    last_turn: float | None = None
+    """``time.monotonic()`` of the last turn of the fetch loop, failed or not: it is not stuck."""
 
     def fetched(self) -> None:
         self.last_fetch_at = time.time()
-        self.last_ok = time.monotonic()
-        self.redis_ok = True
+        self.last_ok = self.last_turn = time.monotonic()
+
+    def turned(self) -> None:
+        self.last_turn = time.monotonic()
