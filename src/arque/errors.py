@@ -9,7 +9,7 @@
      ├── RedisUnavailable (ConnectionError)   Redis cannot serve now: unreachable, timed out,
      │    │                                   or a transient error reply; try again later
      │    └── ServerUnavailable (+ServerError) BUSY, LOADING, READONLY, OOM, MISCONF, TRYAGAIN,
-     │                                        CLUSTERDOWN, MASTERDOWN
+     │                                        CLUSTERDOWN, MASTERDOWN, UNBLOCKED
      └── ServerError                          Redis answered with an error; ``code`` is its first word
           ├── PermissionDenied                NOPERM: the ACL user lacks a command or key
           └── ServerUnavailable               (see above)
@@ -51,6 +51,7 @@ WRONGTYPE_REPLY = "ARQUE_WRONGTYPE"
 
 TRANSIENT_CODES = frozenset({
     "BUSY", "LOADING", "READONLY", "OOM", "MISCONF", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN",
+    "UNBLOCKED",  # a blocked command ended by a change of role (master -> replica)
 })
 """Error reply codes that mean "not now": the same call can succeed later unchanged."""
 
@@ -140,36 +141,44 @@ class PermissionDenied(ServerError):
         self.permission = found.group(1) if found else None
 
 
+def _stripped(exc: BaseException) -> str | None:
+    """The code redis-py took off the front of ``exc``'s message, if it did."""
+    code = getattr(exc, "status_code", None)  # redis-py >= 7 keeps it
+    if isinstance(code, str) and code:
+        return code
+    for kind, name in _CODE_OF_CLASS:  # older ones: the class tells
+        if isinstance(exc, kind):
+            return name
+    return None
+
+
 def reply_code(exc: BaseException) -> str | None:
     """The code of the error reply behind ``exc`` (e.g. ``BUSY``); None if not an error reply."""
     if isinstance(exc, ServerError):
         return exc.code
-    code = getattr(exc, "status_code", None)  # redis-py >= 7 keeps the code it strips
-    if isinstance(code, str) and code:
-        return code
-    for kind, name in _CODE_OF_CLASS:
-        if isinstance(exc, kind):
-            return name
-    if not isinstance(exc, redis.exceptions.ResponseError):
-        return None
+    code = _stripped(exc)
     message = str(exc)
-    first = message.split(" ", 1)[0]
-    if first == "ERR" or not first.isupper():
+    if code is None:
+        if not isinstance(exc, redis.exceptions.ResponseError):
+            return None  # a lost connection, a timeout: no reply at all
+        first = message.split(" ", 1)[0]
+        code = first if first.isupper() else "ERR"
+    if code == "ERR":  # maybe an error raised inside a script, wrapped
         if _SCRIPT_NOPERM in message:
             return "NOPERM"
         wrapped = _WRAPPED_CODE.search(message)
         if wrapped:
             return wrapped.group(1)
-    return first if first.isupper() else "ERR"
+    return code
 
 
 def translate(exc: redis.exceptions.RedisError | redis.exceptions.RedisClusterException) -> ArqueError:
     """Turn a redis-py error into the matching arque error (to raise ``from exc``)."""
     code = reply_code(exc)
     message = str(exc)
-    first = message.split(" ", 1)[0]
-    if code is not None and first != code and not first.isupper():
-        message = f"{code} {message}"  # put back the code redis-py took off
+    stripped = _stripped(exc)
+    if stripped and not message.startswith(stripped):
+        message = f"{stripped} {message}"  # put back the code redis-py took off
     if code in TRANSIENT_CODES:
         return ServerUnavailable(message, code or "ERR")
     if code == "NOPERM":

@@ -7,10 +7,10 @@ then a failed call and a backoff): a probe checks that it is younger than,
 say, 30 s. The HTTP endpoint answers ``GET /healthz`` 200 while the last turn
 is younger than ``unhealthy_after`` (else 503) and ``GET /readyz`` 200 while
 the worker is also making progress: running (not starting or shutting down),
-no Redis episode under way, and a successful round trip younger than
-``unhealthy_after``. So an orchestrator restarts a stuck worker, and only
-stops routing to (or counting on) one that waits for Redis. With metrics on,
-``GET /metrics`` answers the worker's Prometheus metrics.
+no Redis episode under way, and a successful round trip of the fetch loop in
+the last ``PROGRESS_WITHIN`` seconds. So an orchestrator restarts a stuck
+worker, and only stops routing to (or counting on) one that waits for Redis.
+With metrics on, ``GET /metrics`` answers the worker's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ __all__ = ["HealthSignals", "file_is_fresh"]
 logger = logging.getLogger("arque.worker")
 
 _TOUCH_EVERY = 1.0
+# The fetch loop completes a round trip at least every 2 s while Redis serves
+# it; none for this long (e.g. a call held by a server busy with a script)
+# means the worker makes no progress: not ready.
+PROGRESS_WITHIN = 5.0
 _REQUEST_TIMEOUT = 5.0
 _MAX_HEADER_LINES = 100
 
@@ -82,7 +86,10 @@ class HealthSignals:
 
     def ready(self) -> bool:
         """Readiness: alive, taking work, and Redis answers."""
-        return self.healthy() and self._fresh(self._last_ok()) and self._ready()
+        last = self._last_ok()
+        within = min(PROGRESS_WITHIN, self._options.unhealthy_after)
+        progress = last is not None and time.monotonic() - last < within
+        return self.healthy() and progress and self._ready()
 
     async def start(self) -> None:
         if self._options.port is None:
