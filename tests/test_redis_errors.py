@@ -154,7 +154,7 @@ async def test_the_fetch_loop_rides_out_a_translated_reply(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with aioredis.Redis.from_url(redis_url) as client:
-        queue = FlakyQueue(client, queue=queue_name, error=translate(reply), failures=12)
+        queue = FlakyQueue(client, queue=queue_name, error=translate(reply), failures=6)
         ids = await queue.enqueue_many([{}] * 20)
         done: list[str] = []
 
@@ -164,8 +164,8 @@ async def test_the_fetch_loop_rides_out_a_translated_reply(
         worker = Worker(queue, handler, concurrency=4, sweep_interval=None)
         run = asyncio.ensure_future(worker.run())
         try:
-            await wait_until(lambda: queue.failures < 10)
-            assert not worker.stats().redis_ok  # an episode is under way
+            await wait_until(lambda: queue.failures <= 4)
+            assert not worker.stats().redis_ok  # an episode is under way (>= 0.3 s more)
             await wait_until(lambda: worker.stats().released == 20)
             assert worker.stats().redis_ok
         finally:
