@@ -528,3 +528,27 @@ async def test_acl_permission_taken_away_and_given_back(
                 began = [ln for ln in log.splitlines() if "NOPERM" in ln and "ERROR" in ln]
                 assert len(began) == 1, log  # an error, once, naming what is missing
                 assert "'evalsha'" in began[0]
+
+
+@pytest.mark.slow
+async def test_restart_with_persistence_answers_loading(queue_name: str, tmp_path: Path) -> None:
+    """A restart loads a large data set: the server answers LOADING for a second or two."""
+    extra = ["--enable-debug-command", "yes"] if RedisServer().version >= (7, 0, 0) else []
+    with RedisServer(appendonly=True, extra_args=extra) as server, admin(server) as control:
+        control.execute_command("DEBUG", "POPULATE", 1_500_000, "ballast", 32)
+        control.bgrewriteaof()  # the ballast goes to the AOF's base, loaded at restart
+        await wait_until(lambda: _rewritten(control), 60)
+        async with fleet_on(server.url, queue_name, tmp_path) as fleet:
+
+            async def episode() -> None:
+                await asyncio.to_thread(server.restart)  # returns once loaded
+
+            await ride_out(fleet, episode)
+            seen = fleet.producer_errors + [fleet.log(0), fleet.log(1)]
+            assert any("LOADING" in text for text in seen), fleet.producer_errors
+
+
+def _rewritten(control: redis_py.Redis) -> bool:
+    info = control.info("persistence")
+    return (not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]
+            and info["aof_last_bgrewrite_status"] == "ok")

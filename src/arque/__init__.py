@@ -9,9 +9,12 @@ from .dead_letters import FailedPage as FailedPage
 from .errors import ArqueError as ArqueError
 from .errors import InvalidArgument as InvalidArgument
 from .errors import PayloadTooLarge as PayloadTooLarge
+from .errors import PermissionDenied as PermissionDenied
 from .errors import RedisUnavailable as RedisUnavailable
 from .errors import SerializationError as SerializationError
 from .errors import ServerError as ServerError
+from .errors import ServerUnavailable as ServerUnavailable
+from .errors import WorkerFailed as WorkerFailed
 from .errors import WrongKeyType as WrongKeyType
 from .keys import QueueKeys as QueueKeys
 from .queue import MARKED_AS_FAILED as MARKED_AS_FAILED
@@ -53,6 +56,7 @@ __all__ = [
     "InvalidArgument",
     "MsgPack",
     "PayloadTooLarge",
+    "PermissionDenied",
     "QueueKeys",
     "QueueSettings",
     "QueueStats",
@@ -61,9 +65,11 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "ServerError",
+    "ServerUnavailable",
     "TaskContext",
     "TaskId",
     "Worker",
+    "WorkerFailed",
     "WorkerSignal",
     "WorkerStats",
     "WrongKeyType",

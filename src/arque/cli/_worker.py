@@ -49,7 +49,7 @@ _LOG_LEVELS = ["debug", "info", "warning", "error"]
               help="Seconds in-flight handlers get to finish after SIGTERM/SIGINT; then "
                    "their tasks are handed back.")
 @click.option("--health-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Touch this file while the worker completes round trips to Redis.")
+              help="Touch this file while the worker's loop turns (also while Redis fails).")
 @click.option("--health-port", type=click.IntRange(0, 65535), default=None,
               help="Serve GET /healthz and /readyz on this port, and /metrics (Prometheus) "
                    "when prometheus-client is installed (arque[metrics]).")
@@ -67,8 +67,10 @@ def worker(
     requeues it with a backoff; ``arque.worker.Fail`` dead-letters it. The
     first SIGTERM/SIGINT stops taking work and lets in-flight handlers finish
     (exit 0); a second one exits at once (exit 1), leaving in-flight tasks to
-    their leases. Limits not given here (requeue_limit, max_failed, ...) are
-    the queue's stored ones: see `arque config`.
+    their leases. Redis failures are ridden out; a worker loop that keeps
+    failing shuts the worker down (exit 1). Limits not given here
+    (requeue_limit, max_failed, ...) are the queue's stored ones: see
+    `arque config`.
 
     \b
     Example:

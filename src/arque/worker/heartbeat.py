@@ -78,8 +78,8 @@ def sync_client_for(client: Any) -> Any:
         settings = {k: v for k, v in settings.items() if k != "path"}
     if kind != "SSLConnection":
         settings = {k: v for k, v in settings.items() if not k.startswith("ssl_")}
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class,
-                                                            **settings))
+    pool = redis.ConnectionPool(connection_class=connection_class, **settings)
+    return redis.Redis.from_pool(pool)  # the client owns the pool: close() disconnects it
 
 
 class Heartbeat:

@@ -57,12 +57,12 @@ class Health:
     """How the worker tells an orchestrator that it is alive and consuming.
 
     ``file``: touched (mtime) at least every few seconds while the fetch loop
-    completes round trips to Redis, idle or busy; a liveness probe checks its
-    age. ``port``: serve ``GET /healthz`` (200 while the last successful
-    round trip is younger than ``unhealthy_after`` seconds, else 503) and
-    ``GET /readyz`` (200 while healthy and taking work, 503 while starting or
-    shutting down) on ``host``. Port 0 picks a free port (see
-    ``Worker.health_port``).
+    turns, idle or busy, and also while Redis fails; a liveness probe checks
+    its age. ``port``: serve ``GET /healthz`` (liveness: 200 while the last
+    turn of the fetch loop is younger than ``unhealthy_after`` seconds, else
+    503) and ``GET /readyz`` (readiness: 200 while alive, taking work and
+    Redis answers; 503 while starting, shutting down or during a Redis
+    episode) on ``host``. Port 0 picks a free port (see ``Worker.health_port``).
     """
 
     file: Path | str | None = None
