@@ -116,7 +116,7 @@ class Outage:
                  episodes: Episodes | None = None) -> None:
         self._what = what
         self._max_delay = max_delay
-        self._episodes = episodes or Episodes(logger, what)
+        self._episodes = episodes or Episodes(logger, "arque")
         self._rng = random.Random()
         self._delay = 0.0
         self._down = False
