@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +113,40 @@ async def test_health_file_and_endpoint_follow_redis(
 
 async def _is(status: Any, expected: int) -> bool:
     return bool(await status == expected)
+
+
+@pytest.mark.slow
+async def test_liveness_fails_only_when_the_worker_is_stuck(
+    own_redis_server: RedisServer, queue_name: str
+) -> None:
+    """A server that stops answering (SIGSTOP: a half-open connection) holds the fetch
+    forever: the worker makes no turn, so liveness fails and a restart would help."""
+    client = aioredis.Redis.from_url(own_redis_server.url)  # no socket timeout, as the CLI's
+    pid = int((await client.info("server"))["process_id"])
+    try:
+        queue = Arque(client, queue=queue_name)
+        health = Health(port=0, host="127.0.0.1", unhealthy_after=3.0)
+        worker = Worker(queue, nothing, health=health, sweep_interval=None)
+        run = asyncio.ensure_future(worker.run())
+        try:
+            await wait_until(lambda: worker.health_port is not None)
+            port = worker.health_port
+            assert port is not None
+            await wait_until(lambda: _is(http_status(port, "/readyz"), 200), 20)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await wait_until(lambda: _is(http_status(port, "/healthz"), 503), 30)
+                assert await http_status(port, "/readyz") == 503
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await wait_until(lambda: _is(http_status(port, "/readyz"), 200), 30)
+            assert await http_status(port, "/healthz") == 200
+        finally:
+            worker.stop()
+            await asyncio.wait_for(run, 30)
+    finally:
+        await client.aclose()
+
+
+async def nothing(data: Any, ctx: TaskContext) -> None:
+    pass
