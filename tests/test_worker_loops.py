@@ -219,3 +219,38 @@ def test_the_backoff_grows_with_jitter() -> None:
     assert firsts != seconds  # two workers do not retry in step
     one.ok()
     assert one.failed(RedisUnavailable("down")) <= 0.05  # a new episode starts low
+
+
+async def test_a_task_that_cannot_be_started_does_not_cost_a_slot(
+    redis_url: str, queue_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with aioredis.Redis.from_url(redis_url) as client:
+        queue = Arque(client, queue=queue_name)
+        await queue.enqueue({}, "bad", task_timeout=1.0)
+        ids = ["bad", *await queue.enqueue_many([{}] * 4)]
+        done: list[str] = []
+
+        async def handler(data: Any, ctx: TaskContext) -> None:
+            done.append(str(ctx.task_id))
+
+        worker = Worker(queue, handler, concurrency=1, sweep_interval=0.2)
+        accept = worker._accept
+        failures: list[str] = []
+
+        def accept_failing_once(index: int, task_id: TaskId, data: Any) -> None:
+            if str(task_id) == "bad" and not failures:
+                failures.append(str(task_id))
+                raise RuntimeError("a bug while starting one task")
+            accept(index, task_id, data)
+
+        worker._accept = accept_failing_once  # type: ignore[method-assign]
+        run = asyncio.ensure_future(worker.run())
+        try:
+            # With one slot, a slot lost to the failure would stop the worker for good.
+            await wait_until(lambda: sorted(done) == sorted(ids))
+        finally:
+            worker.stop()
+            await asyncio.wait_for(run, 30)
+    assert failures == ["bad"]  # it came back through its lease and ran
+    assert any("could not start task bad" in r.getMessage() and r.exc_info
+               for r in caplog.records)

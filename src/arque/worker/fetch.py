@@ -79,7 +79,12 @@ class Fetcher:
                 continue
             probe = not got
             for task_id, data in got:
-                self._accept(task_id, data)
+                try:
+                    self._accept(task_id, data)
+                except Exception:
+                    self._slots.give_back()
+                    logger.exception("could not start task %s; its lease will bring it back",
+                                     task_id)
             if got:  # let the handlers start before the next fetch is built and sent
                 await asyncio.sleep(0)
 
