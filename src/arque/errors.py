@@ -17,8 +17,12 @@
 Every error coming from redis-py is translated at one boundary (``translate``)
 and chained with ``raise ... from exc``, so ``except ArqueError`` catches all
 of them. An error reply is classified by its code, the first word of the reply
-(``reply_code``), never by its text, which differs between servers and
-versions. ``except RedisUnavailable`` catches everything worth retrying later.
+(``reply_code``), not by its text, which differs between servers and
+versions. Two exceptions, both inside scripts: Redis 6 wraps an error as
+``ERR Error running script ... -OOM ...`` (the code after the dash counts), and
+a command the ACL user may not run from a script answers ``ERR The user
+executing the script can't run ...`` (NOPERM). ``except RedisUnavailable``
+catches everything worth retrying later.
 """
 
 from __future__ import annotations
