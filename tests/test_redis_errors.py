@@ -552,3 +552,30 @@ def _rewritten(control: redis_py.Redis) -> bool:
     info = control.info("persistence")
     return (not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]
             and info["aof_last_bgrewrite_status"] == "ok")
+
+
+async def test_real_replies_are_translated(server: RedisServer, queue_name: str) -> None:
+    """Replies of a real server, plain and from inside a script, on Redis 6 and 7."""
+    with admin(server) as control:
+        control.execute_command("ACL", "SETUSER", "noscript", "on", ">pw", "~*", "&*", "+@all",
+                                "-evalsha")
+        control.execute_command("ACL", "SETUSER", "nohset", "on", ">pw", "~*", "&*", "+@all",
+                                "-hset")
+        port = server.port
+        async with aioredis.Redis(port=port, username="noscript", password="pw") as client:
+            with pytest.raises(PermissionDenied) as denied:
+                await Arque(client, queue=queue_name).enqueue({})
+            assert denied.value.permission == "evalsha"
+        async with aioredis.Redis(port=port, username="nohset", password="pw") as client:
+            with pytest.raises(PermissionDenied) as denied:  # from inside the script
+                await Arque(client, queue=queue_name).enqueue({})
+            assert denied.value.code == "NOPERM"
+        control.config_set("maxmemory-policy", "noeviction")
+        control.config_set("maxmemory", 1)
+        try:
+            async with aioredis.Redis(port=port) as client:
+                with pytest.raises(ServerUnavailable) as oom:
+                    await Arque(client, queue=queue_name).enqueue({})
+                assert oom.value.code == "OOM"
+        finally:
+            control.config_set("maxmemory", 0)
