@@ -254,3 +254,21 @@ async def test_a_task_that_cannot_be_started_does_not_cost_a_slot(
     assert failures == ["bad"]  # it came back through its lease and ran
     assert any("could not start task bad" in r.getMessage() and r.exc_info
                for r in caplog.records)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # on purpose
+async def test_a_dead_heartbeat_thread_stops_the_worker_with_status_1(
+    redis_url: str, queue_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with aioredis.Redis.from_url(redis_url) as client:
+        worker = Worker(Arque(client, queue=queue_name), nothing, grace_period=1)
+        calls: list[int] = []
+
+        def interval() -> float:  # the thread's first look ends it (SystemExit passes through)
+            calls.append(1)
+            raise SystemExit
+
+        worker._beat_interval = interval  # type: ignore[method-assign]
+        status = await asyncio.wait_for(worker.serve(), 60)
+    assert calls and status == 1  # leases would lapse unrenewed: a fresh worker is better
+    assert any("heartbeat thread died" in r.getMessage() for r in caplog.records)

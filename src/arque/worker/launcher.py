@@ -47,7 +47,6 @@ logger = logging.getLogger("arque.worker")
 # After the grace period, how long hand-backs and acks may still wait for Redis.
 _FLUSH_MARGIN = 5.0
 _MAX_BATCH = 100
-_WATCH_HEARTBEAT = 1.0
 DEFAULT_BACKOFF = Backoff()
 
 
@@ -287,7 +286,9 @@ class Worker:
                                     lambda r: self._events.refused(r.queue.queue))
         self._heartbeat.start()
         supervisor.spawn("the time-limit watchdog", self._processor.watchdog)
-        supervisor.spawn("the heartbeat watch", self._watch_heartbeat)
+        heartbeat = self._heartbeat
+        supervisor.spawn("the heartbeat watch", lambda: supervisor.watch(
+            "the heartbeat thread", lambda: heartbeat.alive or self._state != "running"))
         await self._health.start()
         for index, queue in enumerate(self._queues):
             fetcher = Fetcher(queue, slots, self._batch, self._acceptor(index), self._alive,
@@ -317,13 +318,6 @@ class Worker:
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         return task
-
-    async def _watch_heartbeat(self) -> None:
-        """A heartbeat thread cannot be restarted: without it, exit (leases would lapse)."""
-        assert self._heartbeat is not None
-        while self._heartbeat.alive or self._state != "running":
-            await asyncio.sleep(_WATCH_HEARTBEAT)
-        self._give_up("the heartbeat thread died")
 
     async def _measure_clock(self) -> None:
         """The offset of the Redis clock from ours: for the lease end shown to handlers
@@ -385,13 +379,8 @@ class Worker:
         else:
             run = self._spawn(self._processor.hand_back(record))
         self._runs.add(run)
-        run.add_done_callback(self._ran)
-
-    def _ran(self, run: asyncio.Task[None]) -> None:
-        self._runs.discard(run)
-        if not run.cancelled() and run.exception() is not None:  # a bug: never silent
-            logger.error("worker %s: a task run failed unexpectedly; its lease will bring the "
-                         "task back", self._name, exc_info=run.exception())
+        run.add_done_callback(self._runs.discard)
+        run.add_done_callback(self._supervisor.report)  # a bug: never silent
 
     def _acked(self, record: Record, applied: bool | None) -> None:
         self._in_flight.remove(record)

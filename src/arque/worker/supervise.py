@@ -31,6 +31,7 @@ MAX_RESTARTS = 5
 """Restarts of one loop within ``WINDOW`` seconds before the worker gives up."""
 WINDOW = 60.0
 _PAUSE = 0.5
+_WATCH_EVERY = 1.0
 
 
 class Supervisor:
@@ -69,3 +70,15 @@ class Supervisor:
                                  what)
                 self._counters.restarts += 1
             await asyncio.sleep(_PAUSE * self._rng.uniform(0.5, 1.5))
+
+    def report(self, run: asyncio.Task[Any]) -> None:
+        """Done-callback of a one-off task (a task's run): log its unexpected exception."""
+        if not run.cancelled() and run.exception() is not None:
+            logger.error("worker %s: a task run failed unexpectedly; its lease will bring the "
+                         "task back", self._name, exc_info=run.exception())
+
+    async def watch(self, what: str, alive: Callable[[], bool]) -> None:
+        """Give up when ``alive()`` turns false: for a piece that cannot be restarted (a thread)."""
+        while alive():
+            await asyncio.sleep(_WATCH_EVERY)
+        self._fatal(f"{what} died")
