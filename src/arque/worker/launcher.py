@@ -448,7 +448,8 @@ class Worker:
             self._heartbeat.stop()
             if not await self._heartbeat.stopped():
                 logger.warning("worker %s: the heartbeat thread is still in a call", self._name)
-        self._observing.stop()  # withdraws from the workers list, flushes the rollups
+        # Withdraws from the workers list, flushes the rollups: blocking calls, off the loop.
+        await asyncio.to_thread(self._observing.stop)
         for client in self._sync_clients:
             client.close()
         await self._health.stop()
