@@ -31,18 +31,12 @@ from .settings import (
     given,
     parse_stored,
 )
+from .taskids import MARKED_AS_FAILED, NOT_FOUND, OVERLOADED, check_task_id
 from .wakeups import Waiting, block_cap
 
 __all__ = ["MARKED_AS_FAILED", "NOT_FOUND", "OVERLOADED", "Arque", "TaskId"]
 
 logger = logging.getLogger("arque")
-
-NOT_FOUND = "__not_found__"
-"""dequeue() found nothing to take after all: call again."""
-OVERLOADED = "__overloaded__"
-"""dequeue() found working_limit reached: back off."""
-MARKED_AS_FAILED = "__marked_as_failed___"
-"""dequeue() took a task it could not decode: it went to dead letters. (Spelling kept from 1.1.0.)"""
 
 # A sweep script handles at most this many tasks of each kind (expired leases,
 # due delayed tasks, dead letters past retention) and is called again while
@@ -249,10 +243,7 @@ class Arque:
         self, task: Any, task_id: str | None, timing: tuple[int, ...]
     ) -> list[str | bytes | int]:
         """``[task_id, payload, *timing]``, the payload encoded and checked."""
-        if task_id is None:
-            task_id = uuid.uuid4().hex
-        elif not isinstance(task_id, str) or not task_id:
-            raise InvalidArgument(f"task_id must be a non-empty string, got {task_id!r}")
+        task_id = uuid.uuid4().hex if task_id is None else check_task_id(task_id)
         try:
             payload = self._serializer.dumps(task)
         except (TypeError, ValueError, OverflowError) as exc:

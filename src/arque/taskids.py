@@ -1,0 +1,44 @@
+"""What a task id may be: the sentinels ``dequeue`` returns are not ids.
+
+``dequeue`` answers with a sentinel string in place of an id when it took
+nothing (or an undecodable task); a task named like one would be read as that
+answer by every consumer, so such ids are refused. Ids are capped in length:
+each is stored several times (pending list, metadata, lease) and printed in
+logs and the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InvalidArgument
+
+__all__ = ["MARKED_AS_FAILED", "MAX_TASK_ID_BYTES", "NOT_FOUND", "OVERLOADED", "check_task_id"]
+
+NOT_FOUND = "__not_found__"
+"""dequeue() found nothing to take after all: call again."""
+OVERLOADED = "__overloaded__"
+"""dequeue() found working_limit reached: back off."""
+MARKED_AS_FAILED = "__marked_as_failed___"
+"""dequeue() took a task it could not decode: it went to dead letters. (Spelling kept from 1.1.0.)"""
+
+MAX_TASK_ID_BYTES = 1024
+"""The longest task id, in bytes of its UTF-8 encoding."""
+
+_SENTINELS = frozenset({NOT_FOUND, OVERLOADED, MARKED_AS_FAILED})
+
+
+def check_task_id(task_id: Any) -> str:
+    """``task_id`` if it may name a new task, else :class:`InvalidArgument`."""
+    if not isinstance(task_id, str) or not task_id:
+        raise InvalidArgument(f"task_id must be a non-empty string, got {task_id!r}")
+    if task_id in _SENTINELS:
+        raise InvalidArgument(f"task_id {task_id!r} is a sentinel dequeue returns, not an id")
+    try:
+        size = len(task_id.encode())
+    except UnicodeEncodeError as exc:  # a lone surrogate: Redis could not store it as sent
+        raise InvalidArgument(f"task_id {task_id!r} is not valid Unicode: {exc}") from exc
+    if size > MAX_TASK_ID_BYTES:
+        raise InvalidArgument(
+            f"task_id is {size} bytes encoded, over the limit of {MAX_TASK_ID_BYTES}")
+    return task_id
