@@ -148,3 +148,19 @@ def test_main_without_click_says_how_to_get_it(
         arque.__main__.main()
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "arque: the command line needs click: pip install 'arque[cli]'\n"
+
+
+@pytest.mark.parametrize("form", ["user", "query", "env"])
+def test_demo_never_prints_the_password(own_redis_server: RedisServer, form: str) -> None:
+    secret = "s3cret-pw"
+    with redis_py.Redis.from_url(own_redis_server.url) as admin:
+        admin.acl_setuser("app", enabled=True, passwords=[f"+{secret}"], keys=["*"],
+                          channels=["*"], commands=["+@all"])
+    host = own_redis_server.url.removeprefix("redis://")
+    url = (f"redis://app@{host}?password={secret}" if form == "query"
+           else f"redis://app:{secret}@{host}")
+    done = (_demo("--seconds", "1", REDIS_URL=url) if form == "env"
+            else _demo("--seconds", "1", "--redis", url))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert "***" in done.stdout and _processed(done.stdout) > 0

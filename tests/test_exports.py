@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 
@@ -35,3 +37,12 @@ def test_errors_share_one_root() -> None:
             assert issubclass(obj, arque.ArqueError)
     assert issubclass(arque.InvalidArgument, ValueError)
     assert issubclass(arque.PayloadTooLarge, ValueError)
+
+
+def test_the_runtime_does_not_import_what_starts_servers() -> None:
+    # A fresh interpreter: this one has arque.testing already, from the fixtures.
+    code = ("import sys, arque, arque.cli, arque.demo, arque.worker, arque.__main__; "
+            "print('arque.testing' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "False", done.stderr

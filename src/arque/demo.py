@@ -27,7 +27,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio as aioredis
@@ -36,8 +36,11 @@ from redis.retry import Retry
 
 from . import Arque, ArqueError
 from ._demo_view import Counts, LineView, LiveView, View
-from .testing import RedisNotFoundError, RedisServer, RedisServerError
+from .urls import redact
 from .worker import Backoff, Fail, TaskContext, Worker
+
+if TYPE_CHECKING:  # the runtime imports it only to start an embedded server
+    from .testing import RedisServer
 
 __all__ = ["LOCAL_URL", "NO_LOCAL_ENV", "DemoOptions", "run"]
 
@@ -85,7 +88,7 @@ def run(options: DemoOptions, out: Callable[[str], None] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         try:
             url, embedded = _choose_redis(options, stack, say)
-        except (RedisNotFoundError, RedisServerError) as exc:
+        except _NoRedis as exc:
             print(f"arque demo: no Redis to use: {exc}", file=sys.stderr)
             return 1
         return asyncio.run(_demo(url, embedded, options, say))
@@ -96,21 +99,36 @@ def _choose_redis(
     options: DemoOptions, stack: contextlib.ExitStack, say: Callable[[str], None]
 ) -> tuple[str, RedisServer | None]:
     if options.redis_url:
-        say(f"Redis: {options.redis_url} (from --redis)")
+        say(f"Redis: {redact(options.redis_url)} (from --redis)")
         return options.redis_url, None
     if os.environ.get("REDIS_URL"):
-        say(f"Redis: {os.environ['REDIS_URL']} (from $REDIS_URL)")
+        say(f"Redis: {redact(os.environ['REDIS_URL'])} (from $REDIS_URL)")
         return os.environ["REDIS_URL"], None
     if os.environ.get(NO_LOCAL_ENV) != "1" and _answers(LOCAL_URL):
         say(f"Redis: {LOCAL_URL} (the local server)")
         return LOCAL_URL, None
-    server = RedisServer()
-    stack.callback(_stop_embedded, server, say)
-    server.start()
+    server = _start_embedded(stack, say)
     version = ".".join(map(str, server.version))
     say(f"Redis: {server.url} (embedded redis-server {version} from {server.binary}, "
         f"dir {server.dir}; stopped on exit)")
     return server.url, server
+
+
+class _NoRedis(Exception):
+    """No Redis was given or answers, and none could be started."""
+
+
+def _start_embedded(stack: contextlib.ExitStack, say: Callable[[str], None]) -> RedisServer:
+    # Imported only now: it starts servers, and the runtime does not need it otherwise.
+    from .testing import RedisNotFoundError, RedisServer, RedisServerError
+
+    try:
+        server = RedisServer()
+        stack.callback(_stop_embedded, server, say)
+        server.start()
+    except (RedisNotFoundError, RedisServerError) as exc:
+        raise _NoRedis(str(exc)) from exc
+    return server
 
 
 def _answers(url: str) -> bool:

@@ -18,18 +18,18 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from ..errors import REDIS_ERRORS, ArqueError, InvalidArgument, RedisUnavailable
+from ..urls import redact
 
 __all__ = [
     "DEFAULT_URL", "EXIT_CODES", "ArqueGroup", "CliError", "ExitCode", "Settings",
     "client_for", "connection_options", "echo_json", "fail", "group_options", "group_redis_url",
-    "jsonable", "one_queue_options", "redact", "run",
+    "jsonable", "one_queue_options", "run",
 ]
 
 T = TypeVar("T")
@@ -181,20 +181,6 @@ def _options(f: Callable[..., Any], several: bool = True) -> Callable[..., Any]:
     f = click.option("--redis", "redis_url", metavar="URL", default=None,
                      help=f"Redis URL (default: $REDIS_URL, else {DEFAULT_URL}).")(f)
     return f
-
-
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparsable URL>"
 
 
 def client_for(settings: Settings) -> aioredis.Redis:
