@@ -20,6 +20,7 @@ from .batching import Coalescer
 from .dead_letters import DeadLetters, FailedPage
 from .errors import InvalidArgument, PayloadTooLarge, SerializationError
 from .keys import QueueKeys, reason_value
+from .printable import printable
 from .records import DeadLetter, DeadReason, QueueStats
 from .scripts import FirstCall, Scripts
 from .serializers import JSON, Serializer
@@ -267,7 +268,7 @@ class Arque:
         args = self._task_args(task, task_id, task_timeout, delay, at)
         with tracing.send(self.queue, [args]):
             if not await self._enqueues.submit(args):
-                logger.debug("enqueue of live task %s ignored", args[0])
+                logger.debug("enqueue of live task %s ignored", printable(str(args[0])))
         return str(args[0])
 
     async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
@@ -402,7 +403,8 @@ class Arque:
         done = [bool(flag) for flag in await self._scripts.call("release", args)]
         for task_id, ok in zip(task_ids, done):
             if not ok:
-                logger.warning("release of %s refused: not working, or a stale hand-out", task_id)
+                logger.warning("release of %s refused: not working, or a stale hand-out",
+                               printable(task_id))
         return done
 
     async def requeue(
@@ -421,9 +423,10 @@ class Arque:
                                  1 if count_attempt else 0]
         result = int(await self._scripts.call("requeue", args))
         if result == 0:
-            logger.warning("requeue of %s refused: not working, or a stale hand-out", task_id)
+            logger.warning("requeue of %s refused: not working, or a stale hand-out",
+                           printable(task_id))
         elif result == 2:
-            logger.warning("task %s used its last attempt: dead-lettered", task_id)
+            logger.warning("task %s used its last attempt: dead-lettered", printable(task_id))
         return result != 0
 
     async def extend(self, task_id: str, timeout: float | None = None) -> bool:

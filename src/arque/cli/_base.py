@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from ..errors import REDIS_ERRORS, ArqueError, InvalidArgument, RedisUnavailable
+from ..printable import printable, printable_json
 from ..urls import redact
 
 __all__ = [
@@ -62,7 +63,7 @@ class CliError(click.ClickException):
     """An error a command reports as ``arque: error: ...`` and its exit code."""
 
     def __init__(self, message: str, code: ExitCode = ExitCode.REFUSED) -> None:
-        super().__init__(" ".join(message.split()))  # one line, always
+        super().__init__(printable(" ".join(message.split())))  # one line, always
         self.exit_code = int(code)  # type: ignore[misc]  # click reads it per instance
 
     def show(self, file: Any = None) -> None:
@@ -226,7 +227,7 @@ def jsonable(value: Any) -> Any:
 
 def echo_json(value: Any) -> None:
     """Write ``value`` as one line of JSON on stdout."""
-    click.echo(json.dumps(value, default=jsonable, ensure_ascii=False))
+    click.echo(printable_json(json.dumps(value, default=jsonable, ensure_ascii=False)))
 
 
 def fail(message: str, code: ExitCode = ExitCode.REFUSED) -> NoReturn:

@@ -14,6 +14,7 @@ import click
 import redis.asyncio as aioredis
 
 from ..dead_letters import CHUNK, FailedPage
+from ..printable import printable
 from ..queue import Arque
 from ..records import DeadLetter, DeadReason
 from ._base import (
@@ -107,10 +108,10 @@ def _table(letters: list[DeadLetter]) -> str:
     rows = [("task_id", "reason", "attempts", "failed_at", "error")]
     for letter in letters:
         error = (letter.error or "").strip().splitlines()
-        first = error[0] if error else ""
+        first = printable(error[0]) if error else ""
         if len(first) > _ERROR_WIDTH:
             first = first[: _ERROR_WIDTH - 3] + "..."
-        rows.append((letter.task_id, letter.reason, str(letter.attempts),
+        rows.append((printable(letter.task_id), printable(letter.reason), str(letter.attempts),
                      _when(letter.failed_at), first))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]])
@@ -142,16 +143,16 @@ def show(settings: Settings, task_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(record(letter, settings.queue))
         return
-    fields = [("task_id", letter.task_id), ("queue", settings.queue),
-              ("reason", letter.reason), ("attempts", str(letter.attempts)),
+    fields = [("task_id", printable(letter.task_id)), ("queue", settings.queue),
+              ("reason", printable(letter.reason)), ("attempts", str(letter.attempts)),
               ("requeues", str(letter.requeues)), ("recoveries", str(letter.recoveries)),
               ("enqueued_at", _when(letter.enqueued_at)), ("failed_at", _when(letter.failed_at)),
-              ("data", json.dumps(letter.data, default=jsonable, ensure_ascii=False))]
+              ("data", printable(json.dumps(letter.data, default=jsonable, ensure_ascii=False)))]
     for name, value in fields:
         click.echo(f"{name:<12} {value}")
     click.echo("error:")
     for line in (letter.error or "(none)").splitlines():
-        click.echo(f"  {line}")
+        click.echo(f"  {printable(line)}")
 
 
 def _bulk_command(verb: str, doing: str, done: str, method: str, help_text: str) -> click.Command:

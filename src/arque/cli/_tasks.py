@@ -10,6 +10,7 @@ from typing import Any, TextIO
 import click
 import redis.asyncio as aioredis
 
+from ..printable import printable
 from ..queue import Arque
 from ._base import (
     EXIT_CODES,
@@ -68,7 +69,7 @@ def enqueue(
         for chunk in _chunks(stream):
             added = await queue.enqueue_many(chunk, task_timeout=task_timeout, delay=delay)
             if not as_json:
-                click.echo("\n".join(added))
+                click.echo("\n".join(added))  # ids made here: nothing to escape
             ids += added
         return ids
 
@@ -76,7 +77,7 @@ def enqueue(
     if as_json:
         echo_json({"queue": settings.queue, "task_ids": ids})
     elif payload != "-":
-        click.echo(ids[0])
+        click.echo(printable(ids[0]))
 
 
 def _parse(text: str, where: str) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 import redis
 import redis.cluster
 
+from ..printable import printable
 from ..queue import Arque
 from .outage import FAILURES, Episodes, Outage
 from .state import InFlight, Record
@@ -169,5 +170,5 @@ class Heartbeat:
                     self._in_flight.mark(record, lost=True)
                     self._on_lost(record)
                     logger.warning("lease of task %s lost (recovered by a sweep?); its outcome "
-                                   "will be refused", record.task_id)
+                                   "will be refused", printable(record.task_id))
         self.beats += 1

@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ..printable import printable
 from . import state
 from .ack import Acker
 from .context import TaskContext
@@ -155,7 +156,8 @@ class Processor:
             return
         self._counters.failed += 1
         if isinstance(exc, Fail):
-            logger.warning("task %s rejected by its handler: %s", task_id, exc.reason)
+            logger.warning("task %s rejected by its handler: %s", printable(task_id),
+                           printable(exc.reason))
             if await self._apply(record, lambda: queue.fail(task_id, exc.reason)):
                 self._counters.dead_lettered += 1
                 self._events.settled(queue.queue, task_id, "dead_lettered")
@@ -182,18 +184,19 @@ class Processor:
             self._counters.timed_out += 1
             limit = record.limit_at - record.received_at
             logger.warning("task %s attempt %d timed out after %.3g s; cancelled",
-                           task_id, task_id.attempt, limit)
+                           printable(task_id), task_id.attempt, limit)
             return f"timed out after {limit:.3g} s"
         if exc is None:
             return "the handler was cancelled"
         if not isinstance(exc, Retry):
-            logger.warning("task %s attempt %d failed: %r", task_id, task_id.attempt, exc,
+            logger.warning("task %s attempt %d failed: %r", printable(task_id), task_id.attempt, exc,
                            exc_info=exc)
         return error_text(exc)
 
     async def _apply(self, record: Record, call: Callable[[], Awaitable[bool]]) -> bool:
         """Run a requeue/fail until Redis takes it; True if applied (False: refused or abandoned)."""
-        outage = Outage(f"outcome of task {record.task_id}", logger, episodes=self._episodes)
+        outage = Outage(f"outcome of task {printable(record.task_id)}", logger,
+                        episodes=self._episodes)
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -216,11 +219,11 @@ class Processor:
         """Whether to stop trying an outcome Redis keeps refusing (its lease brings it back)."""
         if self.give_up_at is not None and now >= self.give_up_at:
             logger.error("task %s: Redis unavailable at shutdown; its lease will bring it back",
-                         record.task_id)
+                         printable(record.task_id))
             return True
         if not record.held(time.monotonic()):
             logger.error("task %s: Redis refused its outcome for %g s; giving it up, its lease "
-                         "will bring it back", record.task_id, state.FINISHED_HOLD)
+                         "will bring it back", printable(record.task_id), state.FINISHED_HOLD)
             self._counters.abandoned += 1
             return True
         return False
