@@ -8,6 +8,7 @@ here as a ``ServerError``.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -185,3 +186,42 @@ def test_enqueue_sync_on_a_sync_cluster_client(redis_cluster: RedisCluster) -> N
         client.delete(queue.keys.tasks)
         client.delete(queue.keys.payloads)
         client.delete(queue.keys.marker)
+
+
+class _StrOnly:
+    """A text serializer whose loads takes str only (arque 1.1.0 style)."""
+
+    binary = False
+
+    def dumps(self, obj: object) -> str:
+        return json.dumps(obj)
+
+    def loads(self, data: str | bytes) -> object:
+        assert isinstance(data, str), f"loads got {type(data).__name__}"
+        return json.loads(data)
+
+
+async def test_decode_mode_is_read_from_a_cluster_client(redis_cluster: RedisCluster) -> None:
+    """decode_responses lives off any connection pool in a cluster client."""
+    host, port = redis_cluster.startup_nodes[0]
+    client = AsyncRedisCluster(host=host, port=port, decode_responses=True)
+    try:
+        queue = Arque(client, queue=_queue(), serializer=_StrOnly())
+        await queue.enqueue({"a": 1}, task_id="t")
+        task_id, data = await queue.dequeue()
+        assert (task_id, data) == ("t", {"a": 1})  # str mode seen: loads got str
+        assert await queue.release(task_id)
+    finally:
+        await client.aclose()
+
+
+async def test_socket_timeout_is_read_from_a_cluster_client(redis_cluster: RedisCluster) -> None:
+    """An idle wait blocks in Redis below the client's socket timeout, so it ends cleanly."""
+    host, port = redis_cluster.startup_nodes[0]
+    client = AsyncRedisCluster(host=host, port=port, socket_timeout=1.0)
+    try:
+        queue = Arque(client, queue=_queue())
+        assert await queue.dequeue(timeout=2.5) == (None, None)
+        assert await queue.dequeue_many(5, timeout=2.5) == []
+    finally:
+        await client.aclose()

@@ -18,12 +18,12 @@ from typing import Any
 from . import records, tracing
 from .batching import Coalescer
 from .dead_letters import DeadLetters, FailedPage
-from .errors import InvalidArgument, PayloadTooLarge, SerializationError
+from .errors import InvalidArgument, PayloadTooLarge
 from .keys import QueueKeys, reason_value
 from .printable import printable
 from .records import DeadLetter, DeadReason, QueueStats
 from .scripts import FirstCall, Scripts
-from .serializers import JSON, Serializer
+from .serializers import JSON, Codec, Serializer
 from .settings import (
     DEFAULTS,
     QueueSettings,
@@ -135,7 +135,8 @@ class Arque:
         failed_ttl: float | None = None,
     ) -> None:
         self._redis = redis
-        self._serializer = serializer
+        # The serializer decides whether payloads are bytes or text (see serializers.py).
+        self._codec = Codec(serializer, _decodes_responses(redis))
         self.keys = QueueKeys.for_queue(prefix, queue)
         self.prefix = prefix
         self.queue = queue
@@ -157,10 +158,6 @@ class Arque:
             max_failed=self.max_failed, failed_ttl=self.stats_ttl,
         ), **explicit)
         self._seen(self._own)
-        if getattr(serializer, "binary", False) and _decodes_responses(redis):
-            raise InvalidArgument("a binary serializer needs a client with decode_responses=False")
-        # Replies of scripts come undecoded; a client in str mode gets str payloads, as in 1.1.0.
-        self._decode_text = _decodes_responses(redis)
         # Before its first script, an instance stores its explicit settings and reads
         # the queue's; a server that answers NOSCRIPT may have lost its data, so an
         # owner stores them again then, unless the queue holds settings already.
@@ -245,10 +242,7 @@ class Arque:
     ) -> list[str | bytes | int]:
         """``[task_id, payload, *timing]``, the payload encoded and checked."""
         task_id = uuid.uuid4().hex if task_id is None else check_task_id(task_id)
-        try:
-            payload = self._serializer.dumps(task)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise SerializationError(f"task {task_id!r} cannot be serialised: {exc}") from exc
+        payload = self._codec.dumps(task, f"task {task_id!r}")
         size = len(payload) if isinstance(payload, bytes) else len(payload.encode())
         if size > self.max_payload_size:
             raise PayloadTooLarge(
@@ -380,7 +374,7 @@ class Arque:
             try:
                 if payload is None:
                     raise ValueError("payload missing")
-                data = self._serializer.loads(payload.decode() if self._decode_text else payload)
+                data = self._codec.loads(payload)
             except Exception as exc:  # noqa: BLE001 - any decode failure dead-letters the task
                 logger.error("task %s cannot be decoded, dead-lettered: %r", task_id, exc)
                 await self.fail(task_id, f"cannot decode payload: {exc!r}", DeadReason.UNDECODABLE)
@@ -558,7 +552,7 @@ class Arque:
         return await self.dead_letters.page(limit, offset, reason=reason, cursor=cursor)
 
     def _load(self, payload: Any) -> Any:
-        return self._serializer.loads(payload.decode() if self._decode_text else payload)
+        return self._codec.loads(payload)
 
     async def get_failed(self, task_id: str) -> DeadLetter | None:
         """One dead letter, or None when ``task_id`` is not in dead letters."""
@@ -611,7 +605,15 @@ def _epoch_ms(at: datetime) -> int:
     return round(at.astimezone(timezone.utc).timestamp() * 1000)
 
 
+def _connection_kwargs(client: Any) -> dict[str, Any]:
+    """The settings of the client's connections; a cluster client keeps them off any pool."""
+    get = getattr(client, "get_connection_kwargs", None)
+    kwargs = get() if callable(get) else None
+    return kwargs if isinstance(kwargs, dict) else {}
+
+
 def _decodes_responses(client: Any) -> bool:
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None) or {}
-    return bool(kwargs.get("decode_responses", getattr(client, "decode_responses", False)))
+    get_encoder = getattr(client, "get_encoder", None)
+    if callable(get_encoder):  # plain and cluster clients, sync and asyncio
+        return bool(get_encoder().decode_responses)
+    return bool(_connection_kwargs(client).get("decode_responses", False))

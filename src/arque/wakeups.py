@@ -143,9 +143,10 @@ class Waiting:
 
 def block_cap(client: Any) -> float:
     """How long one blocking wait may last: below the client's socket timeout."""
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None) or {}
-    socket_timeout = kwargs.get("socket_timeout")
+    # get_connection_kwargs: a cluster client keeps its settings off any connection pool.
+    get = getattr(client, "get_connection_kwargs", None)
+    kwargs = get() if callable(get) else None
+    socket_timeout = kwargs.get("socket_timeout") if isinstance(kwargs, dict) else None
     if socket_timeout:
         return max(0.05, min(BLOCK_CAP, float(socket_timeout) - 0.5))
     return BLOCK_CAP
