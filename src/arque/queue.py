@@ -19,6 +19,7 @@ from . import records, tracing
 from .batching import Coalescer
 from .dead_letters import DeadLetters, FailedPage
 from .errors import InvalidArgument, PayloadTooLarge
+from .handouts import CancelSafe
 from .keys import QueueKeys, reason_value
 from .printable import printable
 from .records import DeadLetter, DeadReason, QueueStats
@@ -172,7 +173,10 @@ class Arque:
         self._enqueues: Coalescer[list[str | bytes | int], int] = Coalescer(self._send_enqueues)
         self._releases: Coalescer[str, bool] = Coalescer(self.release_many)
         self._run_sweep = False
-        self._waiting = Waiting(redis, self._scripts, self.keys.marker, block_cap(redis))
+        self._hand_backs: set[asyncio.Future[None]] = set()
+        # Dequeue calls: a cancelled caller's hand-outs are given back, not left to leases.
+        self._dequeues = CancelSafe(self._scripts, self._hand_back_reply)
+        self._waiting = Waiting(redis, self._dequeues, self.keys.marker, block_cap(redis))
 
     @property
     def redis(self) -> Any:
@@ -364,24 +368,66 @@ class Arque:
             return await self._decode(reply)
         return OVERLOADED if status == 2 else []
 
-    async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
+    def _hand_back_reply(self, reply: Any) -> None:
+        """A dequeue's caller was cancelled after its script ran: hand back what it took."""
+        if int(reply[0]) == 1:
+            self._hand_back([task_id for task_id, _ in self._hand_outs(reply)])
+
+    def _hand_back(self, task_ids: list[TaskId]) -> None:
+        """Give ``task_ids`` back to pending, unused, without waiting for it."""
+        if task_ids:
+            task = asyncio.ensure_future(self._give_back(task_ids))
+            self._hand_backs.add(task)
+            task.add_done_callback(self._hand_backs.discard)
+
+    async def _give_back(self, task_ids: list[TaskId]) -> None:
+        for task_id in task_ids:
+            try:
+                await self.requeue(task_id, count_attempt=False)
+            except Exception as exc:  # noqa: BLE001 - then its lease brings it back
+                logger.warning("task %s taken by a cancelled dequeue not handed back (%r); its "
+                               "lease will bring it back", printable(task_id), exc)
+
+    @staticmethod
+    def _hand_outs(reply: Sequence[Any]) -> list[tuple[TaskId, Any]]:
+        """``(task_id, stored payload)`` of each task a dequeue reply hands out."""
+        out = []
         for i in range(4, len(reply), 8):
             raw_id, token, payload, attempt, deadline, waited, trace, lease = reply[i : i + 8]
             task_id = TaskId(records.text(raw_id), records.text(token), int(attempt),
                              deadline / 1000, int(waited) / 1000, records.text(trace),
                              int(lease) / 1000)
+            out.append((task_id, payload))
+        return out
+
+    async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:
+        """The hand-outs of a reply; undecodable ones are dead-lettered and become sentinels."""
+        out: list[tuple[str, Any]] = []
+        undecodable: list[tuple[TaskId, Exception]] = []
+        for task_id, payload in self._hand_outs(reply):
             try:
                 if payload is None:
                     raise ValueError("payload missing")
-                data = self._codec.loads(payload)
+                out.append((task_id, self._codec.loads(payload)))
             except Exception as exc:  # noqa: BLE001 - any decode failure dead-letters the task
-                logger.error("task %s cannot be decoded, dead-lettered: %r", task_id, exc)
-                await self.fail(task_id, f"cannot decode payload: {exc!r}", DeadReason.UNDECODABLE)
                 out.append((MARKED_AS_FAILED, None))
-                continue
-            out.append((task_id, data))
+                undecodable.append((task_id, exc))
+        try:
+            for task_id, error in undecodable:
+                await self._dead_letter_undecodable(task_id, error)
+        except asyncio.CancelledError:  # the decoded ones would be lost to their leases
+            self._hand_back([task_id for task_id, _ in out if isinstance(task_id, TaskId)])
+            raise
         return out
+
+    async def _dead_letter_undecodable(self, task_id: TaskId, exc: Exception) -> None:
+        try:
+            await self.fail(task_id, f"cannot decode payload: {exc!r}", DeadReason.UNDECODABLE)
+        except Exception as failed:  # noqa: BLE001 - the rest of the batch is handed out all the same
+            logger.error("task %s cannot be decoded (%r) nor dead-lettered (%r); its lease will "
+                         "bring it back", printable(task_id), exc, failed)
+        else:
+            logger.error("task %s cannot be decoded, dead-lettered: %r", printable(task_id), exc)
 
     async def release(self, task_id: str) -> bool:
         """Acknowledge a task as done; its keys are deleted. False when refused."""

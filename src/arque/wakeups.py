@@ -21,6 +21,7 @@ import logging
 from typing import Any
 
 from .errors import REDIS_ERRORS
+from .handouts import CancelSafe
 from .scripts import Scripts
 
 __all__ = ["BLOCK_CAP", "Waiting", "block_cap"]
@@ -42,7 +43,9 @@ _MIN_BLOCK = 0.002
 class Waiting:
     """How the consumers of one ``Arque`` wait: the gate and the time-keeper's timer."""
 
-    def __init__(self, redis: Any, scripts: Scripts, marker: str, cap: float) -> None:
+    def __init__(
+        self, redis: Any, scripts: Scripts | CancelSafe, marker: str, cap: float
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._marker = marker
