@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..printable import printable
 from ..queue import Arque, TaskId
 from .outage import FAILURES, Episodes, Outage
 from .state import Slots
@@ -51,6 +52,7 @@ class Fetcher:
         self._outage = Outage(f"fetch from {queue.queue!r}", logger, episodes=episodes)
         self._quiet = False
         self._closed = asyncio.Event()
+        self._hand_backs: set[asyncio.Future[None]] = set()
         self.busy = False
         """True while a dequeue is on the wire (it may hand out tasks)."""
 
@@ -79,14 +81,27 @@ class Fetcher:
                 continue
             probe = not got
             for task_id, data in got:
-                try:
-                    self._accept(task_id, data)
-                except Exception:
-                    self._slots.give_back()
-                    logger.exception("could not start task %s; its lease will bring it back",
-                                     task_id)
+                self._start(task_id, data)
             if got:  # let the handlers start before the next fetch is built and sent
                 await asyncio.sleep(0)
+
+    def _start(self, task_id: TaskId, data: Any) -> None:
+        """Give one fetched task to the worker; if that fails, the rest of the batch still goes."""
+        try:
+            self._accept(task_id, data)
+        except Exception:  # a bug costs this task its start, not the batch its leases
+            logger.exception("could not start task %s; handing it back", printable(task_id))
+            self._slots.give_back(1)
+            hand_back = asyncio.ensure_future(self._hand_back(task_id))
+            self._hand_backs.add(hand_back)
+            hand_back.add_done_callback(self._hand_backs.discard)
+
+    async def _hand_back(self, task_id: TaskId) -> None:
+        try:
+            await self._queue.requeue(task_id, count_attempt=False)
+        except Exception as exc:  # noqa: BLE001 - then its lease brings it back
+            logger.warning("task %s not handed back (%r); its lease will bring it back",
+                           printable(task_id), exc)
 
     async def _fetch(self, reserved: int) -> list[tuple[TaskId, Any]]:
         self.busy = True
