@@ -32,7 +32,8 @@ _CHUNK = 500  # payloads per enqueue_many round trip when reading stdin
 @click.argument("payload", metavar="PAYLOAD_JSON")
 @one_queue_options
 @click.option("--task-id", metavar="ID", default=None,
-              help="The task's id (default: a random one). A live id is left as it is.")
+              help="The task's id (default: a random one), at most 1,024 bytes. A live id "
+                   "is left as it is.")
 @click.option("--delay", type=click.FloatRange(min=0), default=None,
               help="Seconds before the task is ready.")
 @click.option("--task-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
