@@ -24,6 +24,8 @@ from arque.urls import redact
     ("unix://user:secret@/tmp/redis.sock?db=0", "unix://user:***@/tmp/redis.sock?db=0"),
     ("unix:///tmp/redis.sock?password=secret", "unix:///tmp/redis.sock?password=***"),
     ("redis://user@host", "redis://user@host"),
+    ("redis+sentinel://:secret@h1:26379,h2:26379/mymaster?sentinel_password=s2",
+     "redis+sentinel://:***@h1:26379,h2:26379/mymaster?sentinel_password=***"),
 ])
 def test_redact(url: str, shown: str) -> None:
     assert redact(url) == shown
