@@ -104,3 +104,15 @@ async def test_logs_escape_ids(
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2 and all(m.isprintable() for m in messages), messages
     assert all("forged\\nWARNING line\\x1b[2J" in m for m in messages)
+
+
+def test_the_workers_table_escapes_what_workers_registered() -> None:
+    from arque.cli._workers import table
+    from arque.registry import WorkerInfo
+
+    forged = WorkerInfo(name="w\x1b[2J", host="host\nforged", pid=1, queues=("q",),
+                        concurrency=1, in_flight=0, started_at=0.0, last_seen=0.0,
+                        expires_at=0.0, version="2\u202e", health_port=None)
+    shown = table({"q": [forged]}, now=10.0)
+    assert all(line.isprintable() for line in shown.splitlines()), shown
+    assert "w\\x1b[2J" in shown and "host\\nforged" in shown and "2\\u202e" in shown

@@ -7,6 +7,7 @@ import time
 import click
 import redis.asyncio as aioredis
 
+from ..printable import printable
 from ..queue import Arque
 from ..registry import WorkerInfo, list_workers
 from ._base import EXIT_CODES, Settings, connection_options, echo_json, run
@@ -58,9 +59,10 @@ def table(found: dict[str, list[WorkerInfo]], now: float) -> str:
     rows: list[tuple[str, ...]] = [_COLUMNS]
     for queue, live in found.items():
         for w in live:
-            rows.append((queue, w.name, w.host, str(w.pid), str(w.in_flight),
-                         str(w.concurrency), _ago(now - w.started_at),
-                         _ago(now - w.last_seen) + " ago", w.version))
+            # What a worker registered is text from Redis: escaped like task ids.
+            rows.append((printable(queue), printable(w.name), printable(w.host), str(w.pid),
+                         str(w.in_flight), str(w.concurrency), _ago(now - w.started_at),
+                         _ago(now - w.last_seen) + " ago", printable(w.version)))
     if len(rows) == 1:
         return "no live workers on " + ", ".join(repr(q) for q in found)
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
