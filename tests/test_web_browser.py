@@ -117,10 +117,23 @@ def shot(driver: webdriver.Chrome, name: str) -> Path:
     return path
 
 
+_CELLS_JS = """
+const row = document.querySelector('tr[data-queue="' + arguments[0] + '"]');
+if (!row) { return null; }
+const out = {};
+for (const cell of row.querySelectorAll('td[data-state]')) {
+  out[cell.getAttribute('data-state')] = cell.textContent.trim();
+}
+return out;
+"""
+
+
 def cells(driver: webdriver.Chrome, queue: str) -> dict[str, int]:
-    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-queue="{queue}"]')
-    return {c.get_attribute("data-state") or "": int(c.text)
-            for c in row.find_elements(By.CSS_SELECTOR, "td[data-state]")}
+    # Read the row in one script run: the live part of the page is swapped in every
+    # few hundred ms, and element handles taken one by one can go stale in between.
+    found = driver.execute_script(_CELLS_JS, queue)
+    assert found is not None, f"no row for queue {queue!r}"
+    return {state: int(text) for state, text in found.items()}
 
 
 def test_every_page_in_read_only_mode(redis_url: str, queue_name_b: str,
