@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,9 +13,14 @@ from redis.asyncio.connection import Connection
 from arque import Arque
 from arque.errors import ArqueError
 from arque.keys import QueueKeys
+from arque.queue import TaskId
 from arque.scripts import Scripts
 from arque.scripts.wire import Packed
 from arque.testing import RedisServer
+
+
+class _Level(enum.IntEnum):
+    HIGH = 7
 
 
 def _redis_py_bytes(*args: object, **kwargs: object) -> bytes:
@@ -25,6 +31,7 @@ def _redis_py_bytes(*args: object, **kwargs: object) -> bytes:
     [1, 0, "a1b2", '{"i": 1, "t": 0.0}', 30000, -1, -1],
     [2, 1, 0, -1, 1700000000000, "ï-ünïcode", b"\x00\xffbinary", "id2", "x" * 10000],
     [0.25, -0.0, 1e-300, 12345678901234567890, ""],
+    [TaskId("a1b2", "token", 2), _Level.HIGH],
 ])
 def test_packs_what_redis_py_packs(args: list[object]) -> None:
     scripts = Scripts(aioredis.Redis(), QueueKeys.for_queue("arque", "wïre"))
@@ -51,6 +58,7 @@ def test_leaves_to_redis_py_what_it_would_refuse() -> None:
     assert packed.pack("x", [True]) is None
     assert packed.pack("x", [None]) is None
     assert packed.pack("x", [object()]) is None
+    assert packed.pack("x", [bytearray(b"ba")]) is None
 
 
 def test_serves_only_plain_pooled_clients() -> None:

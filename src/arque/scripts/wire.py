@@ -57,23 +57,29 @@ class Packed:
 
     def _encode(self, value: Any) -> bytes:
         """The bytes redis-py would send for ``value``; TypeError for what it would refuse."""
+        kind = type(value)
+        if kind is bytes:
+            return value  # type: ignore[no-any-return]
+        if kind is str:
+            return value.encode(self._encoding, self._errors)  # type: ignore[no-any-return]
+        if kind is int:
+            return b"%d" % value
         if isinstance(value, bytes):
-            return value
+            return bytes(value)
         if isinstance(value, str):
-            return value.encode(self._encoding, self._errors)
+            return str(value).encode(self._encoding, self._errors)
         if isinstance(value, bool):  # redis-py refuses booleans: let it say so
             raise TypeError("bool")
-        if isinstance(value, int):
-            return b"%d" % value
-        if isinstance(value, float):
-            return repr(value).encode()
-        raise TypeError(type(value).__name__)
+        if isinstance(value, (int, float)):
+            return repr(value).encode()  # as redis-py does, for subclasses too
+        raise TypeError(kind.__name__)
 
     def pack(self, name: str, args: Sequence[Any]) -> list[bytes] | None:
         """The wire form of a call of ``name`` with ``args``; None when the fast path cannot."""
         count, head = self._heads[name]
+        encode = self._encode
         try:
-            tail = [_bulk(self._encode(arg)) for arg in args]
+            tail = [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
         except (TypeError, UnicodeError):
             return None
         return [b"*%d\r\n" % (count + len(args)), head, *tail]
