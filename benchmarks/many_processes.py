@@ -124,6 +124,7 @@ async def node_info(urls: list[str]) -> list[dict[str, Any]]:
             out.append({"cpu": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
                         "calls": sum(int(v["calls"]) for v in stats.values()),
                         "evalsha": int(stats.get("cmdstat_evalsha", {}).get("calls", 0)),
+                        "evalsha_usec": float(stats.get("cmdstat_evalsha", {}).get("usec", 0)),
                         "by_command": {k.removeprefix("cmdstat_"): int(v["calls"])
                                        for k, v in stats.items()},
                         "slow": slow})
@@ -227,6 +228,7 @@ async def one_run(urls: list[str], options: argparse.Namespace) -> dict[str, Any
         "cpu_s_per_master": [round(c, 2) for c in cpu],
         "commands_per_task": sum(a["calls"] for a in after) / n,
         "scripts_per_task": sum(a["evalsha"] for a in after) / n,
+        "us_per_script_call": sum(a["evalsha_usec"] for a in after) / max(1, sum(a["evalsha"] for a in after)),
         "calls_over_1ms": over, "slowest_us": worst, "slowest": what,
         "handled": sum(r["handled"] for r in results),
         "failed_first": sum(r["failed"] for r in results), "dead": dead,
