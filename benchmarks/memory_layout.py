@@ -105,6 +105,12 @@ def _bucketed(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
     pipe.hset(f"{{q}}t:{i // BUCKET}", task_id, _META + b"\n" + payload)
 
 
+def _list_records(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
+    # Pending tasks whole in the list (id, metadata, payload), a set of live ids beside it.
+    pipe.lpush("{q}pending", task_id + b"|" + _META + b"|" + payload)
+    pipe.sadd("{q}ids", task_id)
+
+
 def _stream(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
     # The ready tasks as stream entries (id, metadata, payload in one entry), no id index.
     pipe.xadd("{q}ready", {b"i": task_id, b"m": _META, b"p": payload})
@@ -123,6 +129,9 @@ LAYOUTS: dict[str, tuple[str, Layout, bool]] = {
     "bucketed hashes": (f"list of ids + hashes of {BUCKET} tasks (listpack while values <= 64 B)",
                         _bucketed, False),
     "bucketed, 22-char ids": ("as bucketed hashes, 22-char ids", _bucketed, True),
+    "list of records + id set": ("list of id+meta+payload records + set of live ids",
+                                 _list_records, False),
+    "records + set, 22-char ids": ("as list of records + id set, 22-char ids", _list_records, True),
     "stream, no index": ("one stream entry per task (id, meta, payload); no lookup by id", _stream, False),
     "stream + id index": ("stream entry + hash id->entry id", _stream_indexed, False),
 }
