@@ -25,12 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio
-import redis.exceptions
 
 __all__ = ["Packed"]
-
-_RETRYABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
 
 def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(value), value)
@@ -87,8 +83,9 @@ class Packed:
     async def send(self, packed: list[bytes]) -> Any:
         """Send one packed call on a pooled connection; its reply, undecoded.
 
-        Raises the connection's error for an error reply (``NoScriptError``
-        among them), and ``_RETRYABLE`` errors for the caller to retry.
+        Raises redis-py's error for an error reply (``NoScriptError`` among
+        them), and its ``ConnectionError``/``TimeoutError`` for the caller to
+        send again through ``execute_command``.
         """
         pool = self._pool
         connection = await pool.get_connection()
