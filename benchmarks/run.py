@@ -125,7 +125,8 @@ PEERS: dict[str, dict] = {
     },
 }
 
-SCENARIOS = ["drain", "enqueue", "pickup", "delayed"]
+SCENARIOS = ["drain", "enqueue", "pickup", "delayed", "footprint"]
+FOOTPRINT_TASKS = "20000,100000"
 
 # (scenario, metric, label, higher_is_better, format)
 TABLES = {
@@ -148,6 +149,7 @@ TABLES = {
         ("p99_ms", "lateness p99 ms", False, "{:.1f}"),
         ("received", "samples", None, "{:.0f}"),
     ],
+    "footprint": [],  # filled in by footprint_columns() from --footprint-tasks
     "memory": [
         (("enqueue", "memory_bytes_per_task"), "bytes per queued task", False, "{:,.0f}"),
         (("enqueue", "keys_per_task"), "keys per queued task", False, "{:.2f}"),
@@ -155,6 +157,15 @@ TABLES = {
         (("drain", "residue_bytes"), "used_memory Δ after drain (bytes)", False, "{:,.0f}"),
     ],
 }
+
+
+def footprint_columns(counts: str) -> list[tuple]:
+    """The footprint table: bytes per pending task for each N, small then 1 KiB payloads."""
+    cols = []
+    for size, label in (("small", "small"), ("1k", "1 KiB pad")):
+        for n in counts.split(","):
+            cols.append((f"bytes_{size}_{n}", f"B/task, {label}, N={int(n):,}", False, "{:,.0f}"))
+    return cols
 
 
 def log(*a: object) -> None:
@@ -277,19 +288,23 @@ def run_one(py: Path, peer: dict, scenario: str, a: argparse.Namespace, url: str
            "--deadline", str(max(10, a.timeout - 20)), *peer.get("args", [])]
     if scenario == "delayed":
         cmd[cmd.index("--samples") + 1] = str(a.delayed_samples)
+    timeout = a.timeout
+    if scenario == "footprint":
+        cmd += ["--footprint-tasks", a.footprint_tasks]
+        timeout = max(a.timeout, 900)  # up to 2 x 100,000 tasks through the slowest producers
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
     # Own process group, so a timeout also ends the worker process a latency run starts.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=HERE / "peers", start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=a.timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, 9)
         except ProcessLookupError:
             pass
         out, err = proc.communicate()
-        return _parse(out), f"timed out after {a.timeout}s"
+        return _parse(out), f"timed out after {timeout}s"
     res = _parse(out)
     if proc.returncode != 0:
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
@@ -429,6 +444,8 @@ def main() -> int:
     p.add_argument("--tasks", type=int, default=None, help="N tasks (default 20000, 2000 with --quick)")
     p.add_argument("--samples", type=int, default=None, help="pickup samples (default 200)")
     p.add_argument("--delayed-samples", type=int, default=None, help="delayed-task samples (default 100)")
+    p.add_argument("--footprint-tasks", default=None, help="N values of the footprint scenario "
+                   f"(default {FOOTPRINT_TASKS}; 2000 with --quick)")
     p.add_argument("--timeout", type=int, default=120, help="seconds allowed per subprocess")
     p.add_argument("--out", default=None, help="report path (default benchmarks/RESULTS.md, "
                    "benchmarks/.work/RESULTS-quick.md with --quick)")
@@ -437,6 +454,8 @@ def main() -> int:
     a.tasks = a.tasks or (2000 if a.quick else 20000)
     a.samples = a.samples or (100 if a.quick else 200)
     a.delayed_samples = a.delayed_samples or (50 if a.quick else 100)
+    a.footprint_tasks = a.footprint_tasks or ("2000" if a.quick else FOOTPRINT_TASKS)
+    TABLES["footprint"] = footprint_columns(a.footprint_tasks)
     out = Path(a.out) if a.out else (WORK / "RESULTS-quick.md" if a.quick else HERE / "RESULTS.md")
     names = [n.strip() for n in a.only.split(",") if n.strip()] or list(PEERS)
     names = [n for n in names if n not in {s.strip() for s in a.skip.split(",")}]
@@ -485,7 +504,8 @@ def main() -> int:
                     if err:
                         errors[n][scen] = err
                     main_metric = {"drain": "tasks_per_s", "enqueue": "sequential_per_s",
-                                   "pickup": "p50_ms", "delayed": "p50_ms"}[scen]
+                                   "pickup": "p50_ms", "delayed": "p50_ms",
+                                   "footprint": f"bytes_small_{a.footprint_tasks.split(',')[0]}"}[scen]
                     shown = res.get(main_metric)
                     log(f"[{scen} {run + 1}/{a.runs}] {n:16s} {time.time() - t0:6.1f}s  "
                         f"{main_metric}={shown if shown is None else round(shown, 2)}" + (f"  ERROR {err}" if err else ""))

@@ -14,6 +14,9 @@ peer is measured by the same code:
                at a time and the handler reports ``time.time() - payload['t']``.
 * ``delayed``  same worker set-up; tasks enqueued with a 0.2..1.0 s delay and the
                handler reports ``time.time() - payload['due']``.
+* ``footprint`` Redis memory per pending task: ``used_memory`` before and after
+               N tasks from 20 concurrent producers (no worker), for each N in
+               ``--footprint-tasks``, small ``{"i", "ts"}`` and 1 KiB-padded payloads.
 
 Results go to stdout as JSON lines: ``{"scenario": ..., "metric": ..., "value": ...}``.
 Everything else (logs, warnings) goes to stderr.
@@ -41,6 +44,8 @@ from urllib.parse import urlparse
 
 CONCURRENCY = 100
 PRODUCERS = 50
+FOOTPRINT_PRODUCERS = 20
+PAD = "x" * 1024
 BATCH_SIZE = 500
 
 Handler = Callable[[dict], Awaitable[None]]
@@ -331,6 +336,41 @@ async def scenario_enqueue(cls: type[Adapter], a: argparse.Namespace) -> None:
     r.close()
 
 
+async def _produce_footprint(ad: Adapter, n: int, pad: str | None) -> None:
+    """N tasks from FOOTPRINT_PRODUCERS concurrent producers, ``{"i", "ts"}`` (+ ``pad``)."""
+    it = iter(range(n))
+
+    async def producer() -> None:
+        for i in it:
+            task: dict[str, Any] = {"i": i, "ts": time.time()}
+            if pad is not None:
+                task["pad"] = pad
+            await ad.enqueue(task)
+
+    await asyncio.gather(*(producer() for _ in range(FOOTPRINT_PRODUCERS)))
+
+
+async def scenario_footprint(cls: type[Adapter], a: argparse.Namespace) -> None:
+    """Bytes of Redis memory per pending task, by N and payload size."""
+    r = Resp(a.redis_url)
+    for n in (int(x) for x in a.footprint_tasks.split(",")):
+        for size, pad in (("small", None), ("1k", PAD)):
+            r("FLUSHALL")
+            ad = cls(a.redis_url, a.variant)
+            await ad.setup()
+            await ad.enqueue({"i": -1, "ts": 0.0})  # warm-up: scripts loaded, connections open
+            await ad.close()
+            r("FLUSHALL")
+            ad = cls(a.redis_url, a.variant)
+            await ad.setup()
+            mem0 = r.used_memory()
+            await _produce_footprint(ad, n, pad)
+            emit("footprint", f"bytes_{size}_{n}", (r.used_memory() - mem0) / n)
+            emit("footprint", f"keys_{size}_{n}", r.dbsize() / n)
+            await ad.close()
+    r.close()
+
+
 async def _latency(cls: type[Adapter], a: argparse.Namespace, delayed: bool) -> None:
     scen = "delayed" if delayed else "pickup"
     adapter = cls(a.redis_url, a.variant)
@@ -454,12 +494,13 @@ async def worker_role(cls: type[Adapter], a: argparse.Namespace) -> None:
 def main(cls: type[Adapter]) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--redis-url", required=True)
-    p.add_argument("--scenario", choices=["drain", "enqueue", "pickup", "delayed", "info"])
+    p.add_argument("--scenario", choices=["drain", "enqueue", "pickup", "delayed", "footprint", "info"])
     p.add_argument("--role", default="driver", choices=["driver", "worker"])
     p.add_argument("--variant", default="")
     p.add_argument("--n", type=int, default=20000)
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--spacing", type=float, default=0.015)
+    p.add_argument("--footprint-tasks", default="20000,100000", help="N values of the footprint scenario")
     p.add_argument("--deadline", type=float, default=100.0, help="drain must finish within this")
     a = p.parse_args()
     if a.role == "worker":
@@ -476,6 +517,8 @@ def main(cls: type[Adapter]) -> None:
         coro = scenario_drain(cls, a)
     elif a.scenario == "enqueue":
         coro = scenario_enqueue(cls, a)
+    elif a.scenario == "footprint":
+        coro = scenario_footprint(cls, a)
     else:
         coro = _latency(cls, a, delayed=a.scenario == "delayed")
     # No asyncio.run(): its clean-up waits for every leftover task, and a peer whose

@@ -23,6 +23,7 @@ import redis.exceptions
 
 from ..errors import REDIS_ERRORS, translate
 from ..keys import QueueKeys, index_roles
+from .wire import Packed
 
 __all__ = ["KEYS", "FirstCall", "Scripts", "source"]
 
@@ -105,6 +106,11 @@ class Scripts:
         self._client = client
         self._keys = {name: [getattr(keys, role) for role in roles] for name, roles in KEYS.items()}
         self._first = first
+        # On a plain async client, each call packs only its own arguments (see wire.py).
+        packed = Packed(client)
+        self._packed = packed if packed.usable else None
+        for name in self._keys if self._packed else ():
+            packed.prepare(name, self._command(name, ()))
         # The arguments of a FirstCall due before the next script, or None.
         self._due: Sequence[Arg] | None = None if first is None else first.args
 
@@ -136,6 +142,17 @@ class Scripts:
         return await self._call(name, args)
 
     async def _call(self, name: str, args: Sequence[Arg]) -> Any:
+        if self._packed is not None:
+            packed = self._packed.pack(name, args)
+            if packed is not None:
+                try:
+                    return await self._packed.send(packed)
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    pass  # sent again below, under redis-py's retry policy
+                except redis.exceptions.NoScriptError:
+                    pass  # loaded below
+                except REDIS_ERRORS as exc:
+                    raise translate(exc) from exc
         command = self._command(name, args)
         try:
             try:

@@ -1,0 +1,109 @@
+"""EVALSHA with its constant part packed once: the script calls' fast path.
+
+A script call is ``EVALSHA sha numkeys key... arg...``; of its arguments only
+the last few change from call to call. redis-py packs every argument of every
+call again (an encoder call, a length and a join per argument), which is the
+largest single cost of a one-task ``enqueue`` on the client. ``Packed`` keeps
+``EVALSHA sha numkeys key...`` in the RESP wire format per script, packs only
+the variable arguments, and sends the whole on a connection of the client's
+own pool, then reads the reply undecoded, as ``execute_command(...,
+NEVER_DECODE=True)`` does.
+
+It is used only where it changes nothing else: a plain ``redis.asyncio.Redis``
+on a connection pool (no cluster client, no single-connection client, no
+``decode``-time encoding other than the pool's), and arguments that are
+``str``, ``bytes``, ``int`` or ``float``. Anything else, and every
+connection error or time-out, goes through ``execute_command``, so redis-py's
+retry policy still applies: the call is sent again, as redis-py would after
+a lost connection. (redis-py's own per-command observability hooks do not see
+the fast path's calls.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio
+
+__all__ = ["Packed"]
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+class Packed:
+    """Script calls on one async client, each call's constant part packed once."""
+
+    def __init__(self, client: Any) -> None:
+        self._pool = _plain_pool(client)
+        kwargs = getattr(self._pool, "connection_kwargs", {}) or {}
+        self._encoding: str = kwargs.get("encoding", "utf-8")
+        self._errors: str = kwargs.get("encoding_errors", "strict")
+        self._heads: dict[str, tuple[int, bytes]] = {}
+
+    @property
+    def usable(self) -> bool:
+        """Whether the client is one the fast path serves."""
+        return self._pool is not None
+
+    def prepare(self, name: str, head: Sequence[Any]) -> None:
+        """Keep script ``name``'s constant arguments ``head`` (``EVALSHA sha n keys``) packed."""
+        self._heads[name] = (len(head), b"".join(_bulk(self._encode(part)) for part in head))
+
+    def _encode(self, value: Any) -> bytes:
+        """The bytes redis-py would send for ``value``; TypeError for what it would refuse."""
+        kind = type(value)
+        if kind is bytes:
+            return value  # type: ignore[no-any-return]
+        if kind is str:
+            return value.encode(self._encoding, self._errors)  # type: ignore[no-any-return]
+        if kind is int:
+            return b"%d" % value
+        if isinstance(value, bytes):
+            return bytes(value)
+        if isinstance(value, str):
+            return str(value).encode(self._encoding, self._errors)
+        if isinstance(value, bool):  # redis-py refuses booleans: let it say so
+            raise TypeError("bool")
+        if isinstance(value, (int, float)):
+            return repr(value).encode()  # as redis-py does, for subclasses too
+        raise TypeError(kind.__name__)
+
+    def pack(self, name: str, args: Sequence[Any]) -> list[bytes] | None:
+        """The wire form of a call of ``name`` with ``args``; None when the fast path cannot."""
+        count, head = self._heads[name]
+        encode = self._encode
+        try:
+            tail = [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
+        except (TypeError, UnicodeError):
+            return None
+        return [b"*%d\r\n" % (count + len(args)), head, *tail]
+
+    async def send(self, packed: list[bytes]) -> Any:
+        """Send one packed call on a pooled connection; its reply, undecoded.
+
+        Raises redis-py's error for an error reply (``NoScriptError`` among
+        them), and its ``ConnectionError``/``TimeoutError`` for the caller to
+        send again through ``execute_command``.
+        """
+        pool = self._pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(packed)
+            # On an error while reading, redis-py disconnects: no half-read reply stays behind.
+            return await connection.read_response(disable_decoding=True)
+        finally:
+            await pool.release(connection)
+
+
+def _plain_pool(client: Any) -> Any:
+    """The pool of a plain pooled ``redis.asyncio.Redis``, else None."""
+    if type(client) is not redis.asyncio.Redis:  # subclasses may change how commands are sent
+        return None
+    if client.single_connection_client or client.connection is not None:
+        return None
+    pool = client.connection_pool
+    if not isinstance(pool, redis.asyncio.ConnectionPool):
+        return None
+    return pool

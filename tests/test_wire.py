@@ -1,0 +1,122 @@
+"""The script calls' fast path: the same bytes as redis-py, and redis-py wherever it cannot serve."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
+
+from arque import Arque
+from arque.errors import ArqueError
+from arque.keys import QueueKeys
+from arque.queue import TaskId
+from arque.scripts import Scripts
+from arque.scripts.wire import Packed
+from arque.testing import RedisServer
+
+
+class _Level(enum.IntEnum):
+    HIGH = 7
+
+
+def _redis_py_bytes(*args: object, **kwargs: object) -> bytes:
+    return b"".join(Connection(**kwargs).pack_command(*args))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("args", [
+    [1, 0, "a1b2", '{"i": 1, "t": 0.0}', 30000, -1, -1],
+    [2, 1, 0, -1, 1700000000000, "ï-ünïcode", b"\x00\xffbinary", "id2", "x" * 10000],
+    [0.25, -0.0, 1e-300, 12345678901234567890, ""],
+    [TaskId("a1b2", "token", 2), _Level.HIGH],
+])
+def test_packs_what_redis_py_packs(args: list[object]) -> None:
+    scripts = Scripts(aioredis.Redis(), QueueKeys.for_queue("arque", "wïre"))
+    packed = scripts._packed
+    assert packed is not None
+    command = scripts._command("enqueue", args)  # type: ignore[arg-type]
+    wire = packed.pack("enqueue", args)
+    assert wire is not None
+    assert b"".join(wire) == _redis_py_bytes(*command)
+
+
+def test_packs_with_the_pools_encoding() -> None:
+    client = aioredis.Redis(encoding="latin-1")
+    scripts = Scripts(client, QueueKeys.for_queue("arque", "qé"))
+    args = ["é", 1]
+    wire = scripts._packed.pack("stats", args)  # type: ignore[union-attr]
+    assert wire is not None
+    assert b"".join(wire) == _redis_py_bytes(*scripts._command("stats", args), encoding="latin-1")
+
+
+def test_leaves_to_redis_py_what_it_would_refuse() -> None:
+    packed = Packed(aioredis.Redis())
+    packed.prepare("x", ["EVALSHA", "0" * 40, 0])
+    assert packed.pack("x", [True]) is None
+    assert packed.pack("x", [None]) is None
+    assert packed.pack("x", [object()]) is None
+    assert packed.pack("x", [bytearray(b"ba")]) is None
+
+
+def test_serves_only_plain_pooled_clients() -> None:
+    class Custom(aioredis.Redis):
+        pass
+
+    assert Packed(aioredis.Redis()).usable
+    assert not Packed(aioredis.Redis(single_connection_client=True)).usable
+    assert not Packed(Custom()).usable
+    assert not Packed(object()).usable
+
+
+@pytest.fixture
+async def own_client(own_redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(own_redis_server.url)
+    yield client
+    await client.aclose()
+
+
+async def test_a_refused_argument_gets_redis_pys_error(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        scripts = Scripts(client, QueueKeys.for_queue("arque", "wire-bool"))
+        with pytest.raises(ArqueError, match="bool"):
+            await scripts.call("stats", [True])
+    finally:
+        await client.aclose()
+
+
+async def test_survives_a_restart_and_a_flushed_script_cache(
+    own_redis_server: RedisServer, own_client: aioredis.Redis
+) -> None:
+    queue = Arque(own_client, queue="wire-restart")
+    await queue.enqueue({"n": 1}, task_id="one")
+    # The pooled connection dies with the server; the script cache is empty after it.
+    own_redis_server.restart()
+    await queue.enqueue({"n": 2}, task_id="two")
+    await own_client.script_flush()
+    await queue.enqueue({"n": 3}, task_id="three")
+    assert (await queue.stats()).pending == 3
+    taken = [(await queue.dequeue())[1] for _ in range(3)]
+    assert taken == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+async def test_a_cancelled_call_leaves_no_reply_behind(redis_url: str) -> None:
+    # A call cancelled while its reply is on the way must not hand that reply to the next call.
+    client = aioredis.Redis.from_url(redis_url, max_connections=1)
+    try:
+        queue = Arque(client, queue="wire-cancel")
+        await queue.enqueue("warm-up")
+        for attempt in range(50):
+            call = asyncio.ensure_future(queue.enqueue(attempt))
+            for _ in range(attempt % 6):  # cancelled at each await of the call in turn
+                await asyncio.sleep(0)
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            # A left-over enqueue reply ([1]) read here would not unpack as four counts.
+            stats = await queue.stats()
+            assert stats.pending >= 1 and stats.delayed == 0
+    finally:
+        await client.aclose()
