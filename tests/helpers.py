@@ -1,11 +1,50 @@
-"""Helpers shared by the tests."""
+"""Helpers shared by the tests: one of each, so a fix lands everywhere at once.
+
+- ``EMPTY``: the stats of a queue holding nothing (``assert await q.get_stats() == EMPTY``).
+- ``queue_keys_left``: every key of a queue that still exists (a drained queue keeps none).
+- ``wait_until``: poll a condition with a generous bound.
+- ``running``: a ``Worker`` in the background, stopped gracefully on exit.
+- ``sweeping``: a sweeper loop, as a task of this loop or as a thread with a loop of its own.
+- ``child_env``: the environment for a child process (no ``$REDIS_URL`` unless given).
+- ``seeded``: a random generator whose seed is printed before the run, to replay a failure.
+- ``script_calls`` / ``needs_private_server``: INFO commandstats, which is global to a server.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from arque import Arque
+from arque.worker import Worker
+
+EMPTY = {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0}
+"""``get_stats()`` of a queue that holds nothing."""
+
+SEED_VARIABLE = "ARQUE_TEST_SEED"
+
+
+async def queue_keys_left(client: Any, queue: Arque) -> list[str]:
+    """Every key under ``queue``'s prefix and hash tag that exists now, sorted.
+
+    A SCAN, so a key the scripts made under another name is caught too; on a
+    cluster client each known key name is asked for instead.
+    """
+    if hasattr(client, "nodes_manager"):
+        return sorted([n for n in queue.keys.names().values() if await client.exists(n)])
+    base = re.sub(r"([*?\[\]\\])", r"\\\1", f"{queue.prefix}:{{{queue.queue}}}:")
+    found = [key async for key in client.scan_iter(match=base + "*", count=1000)]
+    return sorted(k.decode() if isinstance(k, bytes) else k for k in found)
 
 
 async def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> None:
@@ -19,3 +58,82 @@ async def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> None:
             return
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(worker: Worker, stop_within: float = 30.0) -> AsyncIterator[Worker]:
+    """Run ``worker`` in the background until it is running; stop it gracefully on exit."""
+    task = asyncio.ensure_future(worker.run())
+    try:
+        await wait_until(lambda: worker.stats().state != "created" or task.done())
+        yield worker
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, stop_within)
+
+
+@asynccontextmanager
+async def sweeping(queue: Arque, every: float = 0.05) -> AsyncIterator[None]:
+    """Sweep ``queue`` every ``every`` seconds in this loop while the block runs."""
+
+    async def loop() -> None:
+        while True:
+            await queue.sweep()
+            await asyncio.sleep(every)
+
+    task = asyncio.ensure_future(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+@contextmanager
+def sweeping_thread(url: str, queue_name: str, every: float = 0.05) -> Iterator[None]:
+    """Sweep from a thread with its own loop and client (the test's loop may be blocked)."""
+    stop = threading.Event()
+
+    async def sweep() -> None:
+        async with aioredis.Redis.from_url(url) as client:
+            queue = Arque(client, queue=queue_name)
+            while not stop.is_set():
+                await queue.sweep()
+                await asyncio.sleep(every)
+
+    thread = threading.Thread(target=asyncio.run, args=(sweep(),), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: ours without ``$REDIS_URL``, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    return {**env, **extra}
+
+
+def seeded(name: str) -> tuple[random.Random, int]:
+    """A generator and its seed (``$ARQUE_TEST_SEED`` replays one), printed before the run."""
+    fixed = os.environ.get(SEED_VARIABLE)
+    seed = int(fixed) if fixed else random.randrange(1 << 30)
+    print(f"\n{name}: seed {seed} (replay with {SEED_VARIABLE}={seed})", flush=True)
+    return random.Random(seed), seed
+
+
+def needs_private_server() -> None:
+    """Skip a test that reads server-global INFO commandstats when ``$REDIS_URL`` is shared."""
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("reads the server's global INFO commandstats: other clients of the "
+                    "server at $REDIS_URL would skew it")
+
+
+async def script_calls(client: aioredis.Redis) -> int:
+    """Script calls (EVALSHA and EVAL) the server has run so far: global to the server."""
+    stats = await client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))

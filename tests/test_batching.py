@@ -8,23 +8,21 @@ import redis.asyncio as aioredis
 
 from arque import Arque, WrongKeyType
 from arque.batching import Coalescer
-
-
-async def _script_calls(client: aioredis.Redis) -> int:
-    stats = await client.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+from helpers import needs_private_server, script_calls
 
 
 async def test_concurrent_enqueues_share_round_trips(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
+    """Reads the server's global INFO commandstats: skipped on a shared ``$REDIS_URL``."""
+    needs_private_server()
     queue = Arque(redis, queue=queue_name)
     await queue.enqueue("warm-up", task_id="w")  # loads the script
     assert await queue.release((await queue.dequeue())[0])
-    before = await _script_calls(redis)
+    before = await script_calls(redis)
     ids = [f"t{i % 40}" for i in range(50)]  # ten ids twice: idempotent inside a batch too
     got = await asyncio.gather(*(queue.enqueue(i, task_id=task_id) for i, task_id in enumerate(ids)))
-    calls = await _script_calls(redis) - before
+    calls = await script_calls(redis) - before
     assert got == ids
     assert calls < 10, f"{calls} script calls for 50 concurrent enqueues"
     assert (await queue.get_stats())["pending"] == 40

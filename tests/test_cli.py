@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,21 +15,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from arque import Arque, QueueStats
+from helpers import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "redis://127.0.0.1:1"
-
-
-def _env() -> dict[str, str]:
-    """No $REDIS_URL: every test says where Redis is."""
-    return {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
 
 
 def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
         ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m arque ARGS`` from the repository root; stdin is never a terminal."""
     return subprocess.run(
-        [sys.executable, "-m", "arque", *args], cwd=ROOT, env=env or _env(), text=True,
+        [sys.executable, "-m", "arque", *args], cwd=ROOT, env=env or child_env(), text=True,
         input=stdin if stdin is not None else "", capture_output=True, timeout=60, check=False,
     )
 
@@ -139,7 +134,7 @@ def test_group_options_and_redis_url_from_the_environment(
     redis_url: str, queue_name: str
 ) -> None:
     ok("--redis", redis_url, "--queue", queue_name, "--prefix", "other", "enqueue", "{}")
-    env = {**_env(), "REDIS_URL": redis_url}
+    env = {**child_env(), "REDIS_URL": redis_url}
     done = cli("--prefix", "other", "--queue", queue_name, "stats", "--json", env=env)
     assert json.loads(done.stdout)["queues"][queue_name]["pending"] == 1
     assert stats_of(redis_url, queue_name).pending == 0  # not under the default prefix
@@ -149,7 +144,7 @@ def test_stats_watch_until_ctrl_c(redis_url: str, queue_name: str) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "arque", *on(redis_url, queue_name, "stats", "--watch", "--json",
                                               "--interval", "0.2")],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     with proc:
         assert proc.stdout is not None
@@ -284,7 +279,7 @@ def test_worker_drains_its_queues_and_stops_on_sigterm(
         [sys.executable, "-m", "arque",
          *on(redis_url, queue_name, "worker", "tests.cli_app:handler"), "--queue", other,
          "--concurrency", "8", "--working-limit", "5", "--health-file", str(health)],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     with proc:
         try:

@@ -19,17 +19,13 @@ from redis.crc import key_slot
 
 from arque import Arque, DeadReason, QueueKeys, TaskId
 from arque.testing import RedisCluster
+from helpers import queue_keys_left
 
 pytestmark = pytest.mark.cluster
 
 
 def _queue() -> str:
     return f"cluster-{uuid.uuid4().hex}"
-
-
-async def _queue_keys(client: AsyncRedisCluster, keys: QueueKeys) -> list[str]:
-    """The queue's keys that exist (each EXISTS goes to the node of the queue's slot)."""
-    return [name for name in keys.names().values() if await client.exists(name)]
 
 
 def test_every_key_of_a_queue_hashes_to_one_slot() -> None:
@@ -80,7 +76,7 @@ async def test_queues_spread_over_the_nodes(
         (task_id, data) = await queue.dequeue(timeout=1)
         assert data == {"q": queue.queue}
         assert await queue.release(task_id)
-        assert await _queue_keys(cluster_client, queue.keys) == []
+        assert await queue_keys_left(cluster_client, queue) == []
 
 
 async def test_every_operation_runs_on_one_slot(cluster_client: AsyncRedisCluster) -> None:
@@ -160,7 +156,7 @@ async def test_every_operation_runs_on_one_slot(cluster_client: AsyncRedisCluste
         "tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0
     }
     # The owner's settings stay (configuration, not task data), on the queue's slot too.
-    assert await _queue_keys(cluster_client, queue.keys) == [queue.keys.config]
+    assert await queue_keys_left(cluster_client, queue) == [queue.keys.config]
     assert (await queue.settings()).requeue_limit == 2
 
 
@@ -173,7 +169,7 @@ async def test_idle_consumer_wakes_on_a_new_task(cluster_client: AsyncRedisClust
     task_id, data = await asyncio.wait_for(waiter, 5)
     assert (task_id, data) == ("p", "ping")
     assert await queue.release(task_id)
-    assert await _queue_keys(cluster_client, queue.keys) == []
+    assert await queue_keys_left(cluster_client, queue) == []
 
 
 def test_enqueue_sync_on_a_sync_cluster_client(redis_cluster: RedisCluster) -> None:

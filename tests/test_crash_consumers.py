@@ -23,6 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from arque import Arque
+from helpers import EMPTY, queue_keys_left, seeded
 
 CONSUMER = Path(__file__).with_name("crash_consumer.py")
 RESULTS = Path(__file__).with_name(".results") / "crash_consumers.json"
@@ -107,18 +108,12 @@ def _read_logs(log_dir: Path) -> tuple[dict[str, list[int]], dict[str, list[int]
     return done, released, refused, starts
 
 
-async def _queue_keys(client: aioredis.Redis, queue: str) -> list[bytes]:
-    return [key async for key in client.scan_iter(match=f"*{{{queue}}}*", count=1000)]
-
-
 @pytest.mark.slow
 async def test_sigkilled_consumers_lose_nothing(
     redis_url: str, redis_version: tuple[int, int, int], queue_name: str, tmp_path: Path
 ) -> None:
     began = time.monotonic()
-    rng = random.Random()
-    seed = rng.randrange(1 << 30)
-    rng.seed(seed)
+    rng, seed = seeded("crash consumers")
     client = aioredis.Redis.from_url(redis_url)
     queue = Arque(client, queue=queue_name, requeue_limit=REQUEUE_LIMIT, task_timeout=TASK_TIMEOUT)
     consumers = Consumers(redis_url, queue_name, tmp_path, rng)
@@ -157,7 +152,7 @@ async def test_sigkilled_consumers_lose_nothing(
 
         stats = await queue.get_stats()
         dead = await queue.list_failed(limit=TASKS)
-        leftover = await _queue_keys(client, queue_name)
+        leftover = await queue_keys_left(client, queue)
     finally:
         for proc in consumers.procs:  # only left when the test failed early
             proc.kill()
@@ -190,6 +185,6 @@ async def test_sigkilled_consumers_lose_nothing(
     for task_id, (attempt,) in released.items():
         assert attempt == max(done[task_id]), (task_id, attempt, done[task_id])
     assert all(max(a) <= REQUEUE_LIMIT for a in done.values())
-    assert stats == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0}
+    assert stats == EMPTY
     # Only the owner's settings (requeue_limit) stay: configuration, not task data.
-    assert leftover == [queue.keys.config.encode()]
+    assert leftover == [queue.keys.config]

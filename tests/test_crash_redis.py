@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 
 from arque import Arque, RedisUnavailable, TaskId
 from arque.testing import RedisServer
+from helpers import EMPTY, queue_keys_left, seeded
 
 TASKS = 1000
 PRODUCERS = 2
@@ -107,8 +108,7 @@ async def _sweep(queue: Arque, run: Run) -> None:
 async def test_redis_sigkilled_and_restarted_loses_nothing(own_redis_server: RedisServer) -> None:
     server = own_redis_server
     began = time.monotonic()
-    seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
+    rng, seed = seeded("crash redis")
     name = f"crash-redis-{seed}"
     run = Run()
     clients = [aioredis.Redis.from_url(server.url, decode_responses=bool(i % 2))
@@ -149,7 +149,7 @@ async def test_redis_sigkilled_and_restarted_loses_nothing(own_redis_server: Red
         results = await asyncio.gather(*workers, return_exceptions=True)
         stats = await admin.get_stats()
         dead = await admin.list_failed(limit=TASKS)
-        leftover = [key async for key in clients[0].scan_iter(match=f"*{{{name}}}*")]
+        leftover = await queue_keys_left(clients[0], admin)
         for client in clients:
             await client.aclose()
     runtime = time.monotonic() - began
@@ -176,6 +176,6 @@ async def test_redis_sigkilled_and_restarted_loses_nothing(own_redis_server: Red
     # (processed before its retried enqueue, then again).
     clean = run.enqueued - run.maybe
     assert all(run.released[t] <= 1 for t in clean), {t: run.released[t] for t in clean if run.released[t] > 1}
-    assert stats == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0}
+    assert stats == EMPTY
     # Only the owner's settings (requeue_limit) stay: configuration, not task data.
-    assert leftover == [queues[0].keys.config.encode()]
+    assert leftover == [admin.keys.config]

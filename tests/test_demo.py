@@ -16,6 +16,7 @@ import redis as redis_py
 import arque.__main__
 from arque.demo import NO_LOCAL_ENV
 from arque.testing import RedisServer
+from helpers import child_env
 
 STATS_LINE = re.compile(
     r"^ +\d+s  pending +\d+  delayed +\d+  working +\d+  failed +\d+  processed/s +(\d+)"
@@ -33,8 +34,7 @@ EMBEDDED_LINE = re.compile(
 
 def _env(**extra: str) -> dict[str, str]:
     """The environment of a demo run: no $REDIS_URL, and never the server on 6379."""
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    return {**env, NO_LOCAL_ENV: "1", **extra}
+    return child_env(**{NO_LOCAL_ENV: "1", **extra})
 
 
 def _demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

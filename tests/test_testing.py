@@ -135,6 +135,7 @@ def test_queue_names_are_unique(queue_name: str) -> None:
     assert len(queue_name) > len("test-") + 16
 
 
+@pytest.mark.cluster
 def test_cluster_has_three_masters_covering_all_slots(redis_cluster: RedisCluster) -> None:
     ports = {port for _, port in redis_cluster.startup_nodes}
     assert len(ports) == 3
@@ -146,6 +147,7 @@ def test_cluster_has_three_masters_covering_all_slots(redis_cluster: RedisCluste
         assert {int(master[1]) for _, _, master, *_ in slots} == ports
 
 
+@pytest.mark.cluster
 async def test_cluster_runs_hash_tagged_multi_key_script(
     cluster_client: AsyncRedisCluster, queue_name: str
 ) -> None:

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from arque import OVERLOADED, Arque
 from arque.scripts import sha1
 from arque.testing import RedisServer
-from helpers import wait_until
+from helpers import EMPTY, wait_until
 
 WAKE_BOUND = 1.0  # seconds; the block cap is 2 s
 
@@ -114,9 +114,7 @@ async def test_consumer_cancelled_while_blocked_loses_nothing(
             break
         released += await consumer.release(task_id)
     assert released == 20, await producer.get_stats()
-    assert await producer.get_stats() == {
-        "tasks": 0, "pending": 0, "working": 0, "delayed": 0, "failed": 0,
-    }
+    assert await producer.get_stats() == EMPTY
 
 
 @pytest.fixture

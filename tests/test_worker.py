@@ -7,8 +7,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -16,42 +15,13 @@ import redis.asyncio as aioredis
 
 from arque import Arque, InvalidArgument
 from arque.worker import Backoff, Fail, Health, Retry, TaskContext, Worker, error_text
-from helpers import wait_until
+from helpers import EMPTY, running, sweeping_thread, wait_until
 
 Handler = Callable[[Any, TaskContext], Awaitable[Any]]
 
 
-
-
-@asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    """Run ``worker`` in the background; stop it gracefully on exit."""
-    task = asyncio.ensure_future(worker.run())
-    try:
-        await wait_until(lambda: worker.stats().state != "created" or task.done())
-        yield worker
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
-
-
 async def drained(queue: Arque) -> bool:
     return (await queue.get_stats())["tasks"] == 0
-
-
-def sweeper_thread(url: str, queue_name: str, stop: threading.Event) -> threading.Thread:
-    """Sweep ``queue_name`` every 50 ms from a thread with its own loop (ours may be blocked)."""
-
-    async def sweep() -> None:
-        async with aioredis.Redis.from_url(url) as client:
-            queue = Arque(client, queue=queue_name)
-            while not stop.is_set():
-                await queue.sweep()
-                await asyncio.sleep(0.05)
-
-    thread = threading.Thread(target=asyncio.run, args=(sweep(),))
-    thread.start()
-    return thread
 
 
 # -- options -------------------------------------------------------------------
@@ -131,8 +101,7 @@ async def test_success_releases_in_batches(redis: aioredis.Redis, queue_name: st
     assert (stats.processed, stats.failed, stats.in_flight) == (60, 0, 0)
     assert stats.last_fetch_at is not None and stats.redis_ok
     assert sum(releases) == 60 and len(releases) < 30  # acks go in batches
-    assert await queue.get_stats() == {"tasks": 0, "pending": 0, "working": 0, "delayed": 0,
-                                       "failed": 0}
+    assert await queue.get_stats() == EMPTY
     assert worker.stats().state == "stopped"
 
 
@@ -300,16 +269,11 @@ async def test_a_handler_blocking_the_loop_keeps_its_task(
             attempts.append(ctx.attempt)
             time.sleep(3)  # noqa: ASYNC251 - CPU work blocks the loop; the heartbeat thread runs
 
-        stop = threading.Event()
-        sweeper = sweeper_thread(redis_url, queue_name, stop)
-        try:
+        with sweeping_thread(redis_url, queue_name):
             worker = Worker(queue, handler, task_timeout=10, sweep_interval=0.1)
             async with running(worker):
                 await wait_until(lambda: worker.stats().released == 1)
                 await asyncio.sleep(1.5)  # a redelivery would show up by now
-        finally:
-            stop.set()
-            sweeper.join()
         stats = worker.stats()
         assert attempts == [1]
         assert (stats.released, stats.refused, stats.processed) == (1, 0, 1)

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from arque import Arque
 from arque.testing import RedisServer
 from arque.worker import Health, TaskContext, Worker, file_is_fresh
-from helpers import wait_until
+from helpers import EMPTY, wait_until
 
 
 async def http_status(port: int, path: str) -> int:
@@ -58,8 +58,7 @@ async def test_a_worker_rides_out_a_redis_crash_and_restart(
             worker.stop()
             await asyncio.wait_for(run, 30)
         assert sorted(done) == sorted(ids)  # every task ran, once: no lease expired
-        assert await queue.get_stats() == {"tasks": 0, "pending": 0, "working": 0,
-                                           "delayed": 0, "failed": 0}
+        assert await queue.get_stats() == EMPTY
         assert worker.stats().state == "stopped"
     finally:
         await client.aclose()

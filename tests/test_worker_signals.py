@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from arque import Arque
 from arque.worker import TaskContext, Worker
-from helpers import wait_until
+from helpers import EMPTY, wait_until
 
 APP = Path(__file__).with_name("worker_app.py")
 
@@ -96,8 +96,7 @@ async def test_sigterm_finishes_in_flight_within_grace_and_loses_nothing(
         await drain_with_second_worker(queue, second)
         everything = Counter(first + second)
         assert everything == Counter(short + long + rest)  # each exactly once
-        assert await queue.get_stats() == {"tasks": 0, "pending": 0, "working": 0,
-                                           "delayed": 0, "failed": 0}
+        assert await queue.get_stats() == EMPTY
         assert "Traceback" not in (tmp_path / "worker.log.err").read_text()
 
 
@@ -130,5 +129,4 @@ async def test_second_sigterm_exits_at_once_and_leases_bring_tasks_back(
         second: list[str] = []
         await drain_with_second_worker(queue, second)
         assert sorted(second) == sorted(ids)
-        assert await queue.get_stats() == {"tasks": 0, "pending": 0, "working": 0,
-                                           "delayed": 0, "failed": 0}
+        assert await queue.get_stats() == EMPTY
