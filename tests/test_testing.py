@@ -166,11 +166,11 @@ def test_server_with_password_and_unix_socket() -> None:
         assert server.password == "p@ss/word"
         with redis_py.Redis.from_url(server.url) as client:  # the URL carries the password
             assert client.ping() is True
-        with redis_py.Redis(host="127.0.0.1", port=server.port) as anonymous:
-            with pytest.raises(redis_py.AuthenticationError):
-                anonymous.ping()
+        with redis_py.Redis(host="127.0.0.1", port=server.port) as anonymous, \
+                pytest.raises(redis_py.AuthenticationError):
+            anonymous.ping()
         with redis_py.Redis(unix_socket_path=str(server.socket_path),
                             password="p@ss/word") as local:
             assert local.ping() is True
     with RedisServer() as plain, pytest.raises(RedisServerError):
-        plain.socket_path
+        _ = plain.socket_path
