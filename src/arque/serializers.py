@@ -24,6 +24,13 @@ serializers one; else the return annotation of its ``dumps`` (``bytes`` or
 ``str``); else the type of what ``dumps(None)`` returns (bytes: binary); a
 serializer that cannot tell is text. An object without callable ``dumps``
 and ``loads`` is refused with ``InvalidArgument``.
+
+The two JSON paths read each other's payloads, but accept different values:
+orjson writes NaN and infinities as ``null`` and refuses integers beyond 64
+bits and dict keys that are not strings; the standard library (with
+``allow_nan=False``) refuses NaN and infinities, and writes big integers and
+int keys (as strings). What a serializer refuses raises
+``SerializationError`` and writes nothing.
 """
 
 from __future__ import annotations
