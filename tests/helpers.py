@@ -3,7 +3,8 @@
 - ``EMPTY``: the stats of a queue holding nothing (``assert await q.get_stats() == EMPTY``).
 - ``queue_keys_left``: every key of a queue that still exists (a drained queue keeps none).
 - ``wait_until``: poll a condition with a generous bound.
-- ``running``: a ``Worker`` in the background, stopped gracefully on exit.
+- ``running``: a ``Worker`` in the background, stopped gracefully on exit;
+  ``spawn_worker_app`` / ``log_lines``: one in a process of its own (tests/worker_app.py).
 - ``sweeping``: a sweeper loop, as a task of this loop or as a thread with a loop of its own.
 - ``child_env``: the environment for a child process (no ``$REDIS_URL`` unless given).
 - ``seeded``: a random generator whose seed is printed before the run, to replay a failure.
@@ -16,10 +17,13 @@ import asyncio
 import os
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,6 +74,25 @@ async def running(worker: Worker, stop_within: float = 30.0) -> AsyncIterator[Wo
     finally:
         worker.stop()
         await asyncio.wait_for(task, stop_within)
+
+
+WORKER_APP = Path(__file__).with_name("worker_app.py")
+
+
+def spawn_worker_app(url: str, queue: str, log: Path, grace: float, concurrency: int,
+                     working_limit: int | None = None) -> subprocess.Popen[bytes]:
+    """Start tests/worker_app.py in a process; its stderr goes to ``LOG.err``."""
+    args = [sys.executable, str(WORKER_APP), url, queue, str(log), str(grace), str(concurrency)]
+    if working_limit is not None:
+        args.append(str(working_limit))
+    with open(f"{log}.err", "wb") as err:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+
+
+def log_lines(log: Path, kind: str) -> list[list[str]]:
+    """The words after ``kind`` of each line of a worker_app log that starts with it."""
+    text = log.read_text() if log.exists() else ""
+    return [line.split()[1:] for line in text.splitlines() if line.split()[:1] == [kind]]
 
 
 @asynccontextmanager

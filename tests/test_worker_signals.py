@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,21 +16,8 @@ import redis.asyncio as aioredis
 from arque import Arque
 from arque.worker import TaskContext, Worker
 from helpers import EMPTY, wait_until
-
-APP = Path(__file__).with_name("worker_app.py")
-
-
-def spawn(url: str, queue: str, log: Path, grace: float, concurrency: int) -> subprocess.Popen[bytes]:
-    args = [sys.executable, str(APP), url, queue, str(log), str(grace), str(concurrency)]
-    with open(f"{log}.err", "wb") as err:
-        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-
-
-def lines(log: Path, kind: str) -> list[list[str]]:
-    text = log.read_text() if log.exists() else ""
-    return [line.split()[1:] for line in text.splitlines() if line.split()[:1] == [kind]]
-
-
+from helpers import log_lines as lines
+from helpers import spawn_worker_app as spawn
 
 
 async def drain_with_second_worker(queue: Arque, done: list[str], timeout: float = 30.0) -> None:
