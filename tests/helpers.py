@@ -149,6 +149,20 @@ def seeded(name: str) -> tuple[random.Random, int]:
     return random.Random(seed), seed
 
 
+async def http_status(port: int, path: str) -> int:
+    """The status of ``GET path`` on 127.0.0.1:``port`` (a worker's health endpoint)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
 def needs_private_server() -> None:
     """Skip a test that reads server-global INFO commandstats when ``$REDIS_URL`` is shared."""
     if os.environ.get("REDIS_URL"):

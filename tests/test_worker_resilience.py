@@ -14,20 +14,7 @@ import redis.asyncio as aioredis
 from arque import Arque
 from arque.testing import RedisServer
 from arque.worker import Health, TaskContext, Worker, file_is_fresh
-from helpers import EMPTY, wait_until
-
-
-async def http_status(port: int, path: str) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        await writer.drain()
-        status_line = await asyncio.wait_for(reader.readline(), 10)
-        await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return int(status_line.split()[1])
+from helpers import EMPTY, http_status, wait_until
 
 
 @pytest.mark.slow

@@ -430,6 +430,9 @@ class Worker:
         await asyncio.wait(fetches, timeout=BLOCK + 3.0)  # a fetch on the wire completes
         while self._runs and loop.time() < give_up:
             await asyncio.wait(set(self._runs), timeout=give_up - loop.time())
+        if self._runs:  # their outcomes are still retried: teardown cancels them, say so
+            logger.error("worker %s: Redis unavailable at shutdown; %d tasks are left to their "
+                         "leases, which will bring them back", self._name, len(self._runs))
         for acker in self._ackers:
             if not await acker.drain(give_up):
                 logger.error("worker %s: %d releases not applied (Redis unavailable); those "
