@@ -27,3 +27,9 @@ async def one_argument(data: Any) -> None:
 
 
 not_callable = 42
+
+
+class handlers:  # a namespace, as an app might group its handlers
+    """``tests.cli_app:handlers.nested`` is a dotted MODULE:HANDLER."""
+
+    nested = staticmethod(handler)

@@ -130,6 +130,30 @@ def test_enqueue_refuses_what_is_not_json(redis_url: str, queue_name: str) -> No
     assert stats_of(redis_url, queue_name).tasks == 0
 
 
+def test_stdin_batches_before_a_bad_line_stay_enqueued(redis_url: str, queue_name: str) -> None:
+    lines = [json.dumps({"n": n}) for n in range(500)] + ["{}", "{nope", "{}"]
+    done = cli(*on(redis_url, queue_name, "enqueue", "-"), stdin="\n".join(lines) + "\n")
+    assert "line 502 of stdin is not JSON" in one_line_error(done, 2)
+    printed = done.stdout.split()
+    assert len(printed) == 500  # the ids of the first batch, sent before line 502 was read
+    assert stats_of(redis_url, queue_name).pending == 500  # the batch of line 501 was not
+
+
+def test_a_key_of_another_type_exits_1(redis_url: str, queue_name: str) -> None:
+    async def spoil() -> str:
+        async with aioredis.Redis.from_url(redis_url) as client:
+            key = Arque(client, queue=queue_name).keys.pending
+            await client.set(key, "not a list")
+            return key
+
+    key = asyncio.run(spoil())
+    for command in (["enqueue", "{}"], ["stats"], ["failed", "list"], ["sweep"]):
+        line = one_line_error(cli(*on(redis_url, queue_name, *command)), 1)
+        assert "WrongKeyType" in line, (command, line)
+        if command[0] in ("enqueue", "sweep"):  # their scripts check the types and say which
+            assert key in line, (command, line)
+
+
 def test_group_options_and_redis_url_from_the_environment(
     redis_url: str, queue_name: str
 ) -> None:
