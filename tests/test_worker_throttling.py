@@ -131,5 +131,4 @@ async def test_a_busy_queue_and_an_idle_one_share_the_worker(
         backlog = (await busy.get_stats())["pending"]
         await wait_until(lambda: worker.stats().released == 305, 60)
     assert backlog > 0, "the quiet queue's tasks waited for the busy queue to drain"
-    assert order[:20].count(quiet.queue) == 0
     assert await busy.get_stats() == EMPTY and await quiet.get_stats() == EMPTY
