@@ -23,7 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from arque import Arque
-from helpers import EMPTY, queue_keys_left, seeded
+from helpers import EMPTY, queue_keys_left, seeded, sweeping
 
 CONSUMER = Path(__file__).with_name("crash_consumer.py")
 RESULTS = Path(__file__).with_name(".results") / "crash_consumers.json"
@@ -126,28 +126,22 @@ async def test_sigkilled_consumers_lose_nothing(
                                      ids[start : start + 200])
         assert (await queue.get_stats())["pending"] == TASKS
 
-        async def sweeper() -> None:
-            while True:
-                await asyncio.sleep(0.2)
-                await queue.sweep()
-
-        sweeping = asyncio.create_task(sweeper())
         try:
-            for _ in range(CONSUMERS):
-                consumers.spawn()
-            # Kill at random moments while work remains, then let the rest drain.
-            while kills < MAX_KILLS and (await queue.get_stats())["tasks"] > 0:
-                await asyncio.sleep(rng.uniform(0.15, 0.5))
-                consumers.kill_one()
-                kills += 1
-                consumers.spawn()
-            deadline = time.monotonic() + DRAIN_BOUND
-            while (await queue.get_stats())["tasks"] > 0:
-                assert time.monotonic() < deadline, await queue.get_stats()
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)  # idle consumers look once more, then stop
+            async with sweeping(queue, every=0.2):
+                for _ in range(CONSUMERS):
+                    consumers.spawn()
+                # Kill at random moments while work remains, then let the rest drain.
+                while kills < MAX_KILLS and (await queue.get_stats())["tasks"] > 0:
+                    await asyncio.sleep(rng.uniform(0.15, 0.5))
+                    consumers.kill_one()
+                    kills += 1
+                    consumers.spawn()
+                deadline = time.monotonic() + DRAIN_BOUND
+                while (await queue.get_stats())["tasks"] > 0:
+                    assert time.monotonic() < deadline, await queue.get_stats()
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)  # idle consumers look once more, then stop
         finally:
-            sweeping.cancel()
             errors = consumers.stop_all()
 
         stats = await queue.get_stats()

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from arque import Arque
 from arque.worker import TaskContext, Worker
-from helpers import EMPTY, wait_until
+from helpers import EMPTY, running, wait_until
 from helpers import log_lines as lines
 from helpers import spawn_worker_app as spawn
 
@@ -26,16 +26,11 @@ async def drain_with_second_worker(queue: Arque, done: list[str], timeout: float
     async def handler(data: Any, ctx: TaskContext) -> None:
         done.append(str(ctx.task_id))
 
-    worker = Worker(queue, handler, concurrency=10, sweep_interval=0.2)
-    task = asyncio.ensure_future(worker.run())
-    try:
+    async with running(Worker(queue, handler, concurrency=10, sweep_interval=0.2)):
         deadline = time.monotonic() + timeout
         while (await queue.get_stats())["tasks"] > 0:
             assert time.monotonic() < deadline, await queue.get_stats()
             await asyncio.sleep(0.05)
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
 
 
 def finish(proc: subprocess.Popen[bytes], timeout: float) -> int:
