@@ -14,12 +14,7 @@ from arque import Arque, DeadReason, FailedPage, InvalidArgument
 from arque.dead_letters import CHUNK, decode_cursor, encode_cursor
 from arque.keys import QueueKeys, index_roles
 from arque.scripts import source
-
-
-async def script_calls(client: aioredis.Redis) -> int:
-    """Scripts run by the server so far (EVALSHA and EVAL)."""
-    stats = await client.info("commandstats")
-    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+from helpers import needs_private_server, script_calls
 
 
 async def warm(client: aioredis.Redis, *scripts: str) -> None:
@@ -204,6 +199,7 @@ async def test_dequeue_dead_letters_an_exhausted_backlog_over_calls(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
     """Tasks with no attempt left are dead-lettered a bounded number per dequeue script."""
+    needs_private_server()  # counts calls in the server-global INFO commandstats
     generous = Arque(redis, queue=queue_name, requeue_limit=2, task_timeout=0.01,
                      working_limit=0, max_failed=0)
     await generous.enqueue_many(list(range(700)))
@@ -222,6 +218,7 @@ async def test_dequeue_dead_letters_an_exhausted_backlog_over_calls(
 async def test_replay_and_purge_of_many_go_in_chunks(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
+    needs_private_server()  # counts calls in the server-global INFO commandstats
     queue = Arque(redis, queue=queue_name, requeue_limit=1, recovery_limit=5, working_limit=0, max_failed=0)
     await _expire_leases(queue, CHUNK + 30)
     await _dead(queue, [DeadReason.REJECTED] * 3)
@@ -236,6 +233,7 @@ async def test_replay_and_purge_of_many_go_in_chunks(
 
 
 async def test_enqueue_many_goes_in_chunks(redis: aioredis.Redis, queue_name: str) -> None:
+    needs_private_server()  # counts calls in the server-global INFO commandstats
     queue = Arque(redis, queue=queue_name)
     with pytest.raises(InvalidArgument):  # checked before anything is sent
         await queue.enqueue_many([*range(2500), object()], task_ids=[
