@@ -23,6 +23,7 @@ from arque import (
     TaskId,
     WrongKeyType,
 )
+from arque.scripts import source
 from helpers import EMPTY, needs_private_server, queue_keys_left, script_calls
 
 
@@ -301,6 +302,8 @@ async def test_idle_consumer_wakes_on_enqueue_without_polling(
     needs_private_server()
     queue = Arque(redis, queue=queue_name)
     producer = Arque(redis, queue=queue_name)
+    await queue.get_stats()  # an instance's first call also reads the queue's settings
+    await redis.script_load(source("dequeue"))  # no NOSCRIPT round below
     before = await script_calls(redis)
     idle = asyncio.create_task(queue.dequeue(timeout=1.5))
     # Idle for 1.5 s: one look, then blocked in Redis (a block lasts up to 2 s).
