@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 import math
 from typing import Any
 
@@ -102,10 +101,6 @@ async def test_what_a_serializer_refuses_is_a_serialization_error(
     with pytest.raises(SerializationError):
         await queue.enqueue_many(["fine", refused])
     assert await queue_keys_left(redis, queue) == []
-
-
-def test_the_json_module_itself_is_a_serializer() -> None:
-    assert json.loads(json.dumps(SAMPLE)) == SAMPLE
 
 
 # -- MsgPack ---------------------------------------------------------------------
