@@ -274,7 +274,9 @@ def test_the_overview_updates_itself(redis_url: str, queue_name_b: str,
     asyncio.run(enqueue(2))
     with Served(redis_url, queue_name_b, refresh=0.3) as served:
         browser.get(served.url("/"))
-        assert cells(browser, queue_name_b)["pending"] == 2
+        # The page swaps its live part every 0.3 s: a read may meet a replaced (stale) cell.
+        WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: cells(d, queue_name_b)["pending"] == 2)
         asyncio.run(enqueue(5))
         # No reload: the page's script polls the live part and swaps it in.
         WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
