@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -100,8 +101,9 @@ async def test_hand_backs_wait_for_redis_while_draining(
         queue, client, worker = await _drain_while_down(own_redis_server, queue_name, 1.0)
     try:
         assert worker.stats().handed_back == 2
-        assert "outcome of task a: Redis unavailable" in caplog.text  # retried, said once
-        assert "outcome of task a: Redis reachable again" in caplog.text
+        # The hand-back was tried while Redis was away, said once, and retried until it was back.
+        assert re.search(r"outcome of task [ab]: Redis unavailable", caplog.text)
+        assert "Redis answers again" in caplog.text
         assert (await queue.get_stats())["pending"] == 2
         for task_id in ("a", "b"):  # handed back unused
             stats = await queue.get_task_stats(task_id)
@@ -119,7 +121,7 @@ async def test_hand_backs_give_up_after_the_flush_margin_and_leases_bring_tasks_
         queue, client, worker = await _drain_while_down(own_redis_server, queue_name, 7.0)
     try:
         assert worker.stats().handed_back == 0
-        assert "outcome of task a: Redis unavailable" in caplog.text
+        assert re.search(r"outcome of task [ab]: Redis unavailable", caplog.text)
         # Said per task if a retry falls past the margin, else by the worker for all.
         assert "Redis unavailable at shutdown" in caplog.text
         assert (await queue.get_stats())["working"] == 2  # left to their leases (5 s)
