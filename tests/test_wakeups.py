@@ -268,11 +268,14 @@ async def test_a_killed_time_keeper_costs_at_most_the_block_cap(
     redis: aioredis.Redis, redis_url: str, queue_name: str
 ) -> None:
     producer = Arque(redis, queue=queue_name)
-    await producer.enqueue("due", delay=1.0)
-    due = time.time() + 1.0
     keeper = await asyncio.create_subprocess_exec(sys.executable, "-c", _KEEPER, redis_url,
                                                   queue_name)
     try:
+        # The keeper blocks first (a slow start must not let it simply take the task once
+        # due); the delayed task then wakes it, and it is granted the time-keeping.
+        await wait_until(lambda: _keeper_blocked(redis), timeout=30)
+        await producer.enqueue("due", delay=1.0)
+        due = time.time() + 1.0
         await wait_until(lambda: redis.exists(producer.keys.timer), timeout=20)
         waiter = asyncio.create_task(Arque(redis, queue=queue_name).dequeue(timeout=30))
         await asyncio.sleep(0.1)
@@ -284,6 +287,11 @@ async def test_a_killed_time_keeper_costs_at_most_the_block_cap(
     assert time.time() - due < 2.0 + WAKE_BOUND  # the waiter's block cap, then it looks
 
 
+async def _keeper_blocked(redis: aioredis.Redis) -> bool:
+    clients = await redis.client_list()
+    return any(c.get("name") == "arque-keeper" and c.get("cmd") == "bzpopmin" for c in clients)
+
+
 # A consumer in its own process: it takes the time-keeping of the queue, then waits.
 _KEEPER = """
 import asyncio, sys
@@ -291,7 +299,8 @@ import redis.asyncio as aioredis
 from arque import Arque
 
 async def main() -> None:
-    await Arque(aioredis.Redis.from_url(sys.argv[1]), queue=sys.argv[2]).dequeue(timeout=60)
+    client = aioredis.Redis.from_url(sys.argv[1], client_name="arque-keeper")
+    await Arque(client, queue=sys.argv[2]).dequeue(timeout=60)
 
 asyncio.run(main())
 """
