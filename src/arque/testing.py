@@ -37,12 +37,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .testing_tls import TlsFiles, tls_supported
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
-    "RedisCluster", "RedisNotFoundError", "RedisServer", "RedisServerError",
-    "find_redis_server", "free_port", "redis_server_version",
+    "RedisCluster", "RedisNotFoundError", "RedisServer", "RedisServerError", "TlsFiles",
+    "find_redis_server", "free_port", "redis_server_version", "tls_supported",
 ]
 
 _HOST = "127.0.0.1"
@@ -131,12 +133,14 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 def _client(
-    port: int, *, decode_responses: bool = False, password: str | None = None
+    port: int, *, decode_responses: bool = False, password: str | None = None,
+    tls: TlsFiles | None = None,
 ) -> redis.Redis:
     """A client that fails fast: redis-py's default retries and backoff slow polling down."""
     return redis.Redis(
         host=_HOST, port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0),
         decode_responses=decode_responses, password=password,
+        **(tls.client_kwargs() if tls else {}),
     )
 
 
@@ -172,12 +176,18 @@ class RedisServer(_Managed):
 
     ``password`` sets ``requirepass`` (the default user's password; ``url``
     carries it); ``unix_socket`` also listens on ``socket_path`` in the dir.
+    With ``tls`` it listens on that port with TLS only (``url`` is a
+    ``rediss://`` URL trusting the test CA and presenting its client
+    certificate); ``tls_auth_clients`` makes the server require that
+    certificate. ``replicaof`` (a port on 127.0.0.1) starts it as a replica.
     """
 
     def __init__(
         self, *, binary: str | None = None, appendonly: bool = False,
         extra_args: list[str] | None = None, startup_timeout: float = 10.0,
         password: str | None = None, unix_socket: bool = False,
+        tls: TlsFiles | None = None, tls_auth_clients: bool = False,
+        replicaof: int | None = None,
     ) -> None:
         self._binary = binary or find_redis_server()
         self._appendonly = appendonly
@@ -185,6 +195,11 @@ class RedisServer(_Managed):
         self._unix_socket = unix_socket
         self._extra_args = list(extra_args or [])
         self._startup_timeout = startup_timeout
+        self.tls = tls
+        self._tls_auth_clients = tls_auth_clients
+        self._replicaof = replicaof
+        if tls is not None and not tls_supported(self._binary):
+            raise RedisServerError(f"{self._binary} is built without TLS")
         self._cluster_bus = "--cluster-enabled" in self._extra_args
         self._port: int | None = None
         self._dir: Path | None = None
@@ -203,7 +218,11 @@ class RedisServer(_Managed):
 
     @property
     def url(self) -> str:
+        """``redis://`` URL of the server (with the password when one is set); ``rediss://``
+        with the CA and client cert for TLS."""
         auth = "" if self._password is None else f":{quote(self._password, safe='')}@"
+        if self.tls is not None:
+            return f"rediss://{auth}{_HOST}:{self.port}?{self.tls.query()}"
         return f"redis://{auth}{_HOST}:{self.port}"
 
     @property
@@ -217,6 +236,11 @@ class RedisServer(_Managed):
         if not self._unix_socket:
             raise RedisServerError("the server was not started with unix_socket=True")
         return self.dir / "redis.sock"
+
+    def client(self, *, decode_responses: bool = False) -> redis.Redis:
+        """A synchronous admin client (over TLS when the server uses it); close it after use."""
+        return _client(self.port, decode_responses=decode_responses, password=self._password,
+                       tls=self.tls)
 
     @property
     def dir(self) -> Path:
@@ -285,7 +309,16 @@ class RedisServer(_Managed):
             self._port = None
 
     def _command(self, port: int) -> list[str]:
-        cmd = [self._binary, "--port", str(port), "--bind", _HOST, "--dir", str(self.dir)]
+        if self.tls is not None:
+            cmd = [self._binary, "--port", "0", "--tls-port", str(port)]
+            cmd += self.tls.server_args(auth_clients=self._tls_auth_clients)
+            if self._cluster_bus:
+                cmd += ["--tls-cluster", "yes"]
+        else:
+            cmd = [self._binary, "--port", str(port)]
+        if self._replicaof is not None:
+            cmd += ["--replicaof", _HOST, str(self._replicaof)]
+        cmd += ["--bind", _HOST, "--dir", str(self.dir)]
         cmd += ["--save", "", "--daemonize", "no", "--protected-mode", "no"]
         cmd += ["--logfile", str(self.dir / "redis.log")]
         if self._appendonly:
@@ -322,7 +355,7 @@ class RedisServer(_Managed):
     def _ready(self, port: int, pid: int) -> bool:
         """True once our process (not another one on the port) answers and is not loading."""
         try:
-            with _client(port, password=self._password) as client:
+            with _client(port, password=self._password, tls=self.tls) as client:
                 client.ping()
                 info = client.info()
         except (redis.ConnectionError, redis.TimeoutError):  # includes BusyLoadingError
@@ -335,11 +368,15 @@ class RedisServer(_Managed):
 
 
 class RedisCluster(_Managed):
-    """A Redis Cluster of ``masters`` nodes (no replicas), formed without redis-cli."""
+    """A Redis Cluster of ``masters`` nodes (no replicas), formed without redis-cli.
+
+    With ``tls`` every node, and the cluster bus, speak TLS only.
+    """
 
     def __init__(
         self, masters: int = 3, *, binary: str | None = None, node_timeout_ms: int = 5000,
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 30.0, tls: TlsFiles | None = None,
+        tls_auth_clients: bool = False,
     ) -> None:
         if masters < 1:
             raise ValueError("a cluster needs at least one master")
@@ -347,7 +384,12 @@ class RedisCluster(_Managed):
         args += ["--cluster-node-timeout", str(node_timeout_ms)]
         self._binary = binary or find_redis_server()
         self._startup_timeout = startup_timeout
-        self.nodes = [RedisServer(binary=self._binary, extra_args=args) for _ in range(masters)]
+        self.tls = tls
+        self.nodes = [
+            RedisServer(binary=self._binary, extra_args=args, tls=tls,
+                        tls_auth_clients=tls_auth_clients)
+            for _ in range(masters)
+        ]
 
     @property
     def urls(self) -> list[str]:
@@ -370,7 +412,7 @@ class RedisCluster(_Managed):
         for node in self.nodes:
             node.start()
         for index, node in enumerate(self.nodes):
-            with _client(node.port) as client:
+            with node.client() as client:
                 for slots in self._slot_commands(index):
                     client.execute_command("CLUSTER", *slots)
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
@@ -403,7 +445,7 @@ class RedisCluster(_Managed):
         deadline = time.monotonic() + self._startup_timeout
         states: list[dict[str, str]] = []
         while time.monotonic() < deadline:
-            states = [self._cluster_info(node.port) for node in self.nodes]
+            states = [self._cluster_info(node) for node in self.nodes]
             if all(self._is_ok(state) for state in states):
                 return
             time.sleep(0.05)
@@ -417,8 +459,8 @@ class RedisCluster(_Managed):
         )
 
     @staticmethod
-    def _cluster_info(port: int) -> dict[str, str]:
-        with _client(port, decode_responses=True) as client:
+    def _cluster_info(node: RedisServer) -> dict[str, str]:
+        with node.client(decode_responses=True) as client:
             raw = client.execute_command("CLUSTER", "INFO")
         pairs = (line.split(":", 1) for line in str(raw).splitlines() if ":" in line)
         return {key.strip(): value.strip() for key, value in pairs}

@@ -14,8 +14,8 @@ a backoff; nothing ends the thread but ``stop()``.
 
 The sync client is built from the async client's connection settings
 (host, port, db, credentials, TLS, unix socket; for a cluster client, its
-nodes). A ``redis.asyncio.Sentinel`` pool has no fixed address to copy:
-give such a worker ``heartbeat_client=`` (a sync client on the same server).
+nodes; for a Sentinel master client, its sentinels and service, so the
+heartbeat follows a failover too). ``heartbeat_client=`` overrides it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 import redis
 import redis.cluster
+import redis.sentinel
 
 from ..printable import printable
 from ..queue import Arque
@@ -56,18 +57,27 @@ def _settings(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _is_ssl(connection_class: Any) -> bool:
+    return "SSL" in getattr(connection_class, "__name__", "")
+
+
 def sync_client_for(client: Any) -> Any:
     """A synchronous client on the same server as the asyncio ``client``."""
     nodes = getattr(client, "get_nodes", None)
     if nodes is not None and hasattr(client, "nodes_manager"):  # an asyncio RedisCluster
-        settings = _settings(dict(client.get_connection_kwargs()))
-        ssl = type(settings.pop("connection_class", None)).__name__ == "SSLConnection"
+        kwargs = dict(client.get_connection_kwargs())
+        settings = _settings(kwargs)
         settings.pop("path", None)
-        startup = [redis.cluster.ClusterNode(n.host, n.port) for n in nodes()]  # type: ignore[no-untyped-call]
+        ssl = _is_ssl(kwargs.get("connection_class"))
+        if not ssl:
+            settings = {k: v for k, v in settings.items() if not k.startswith("ssl_")}
+        # Before its first command the client knows only its startup nodes.
+        known = nodes() or list(client.nodes_manager.startup_nodes.values())
+        startup = [redis.cluster.ClusterNode(n.host, n.port) for n in known]  # type: ignore[no-untyped-call]
         return redis.cluster.RedisCluster(startup_nodes=startup, ssl=ssl, **settings)
     pool = client.connection_pool
-    if "Sentinel" in type(pool).__name__:
-        raise TypeError("a Sentinel client has no fixed address: pass heartbeat_client=")
+    if hasattr(pool, "sentinel_manager"):  # a redis.asyncio.sentinel master client
+        return _sync_sentinel_client(pool)
     settings = _settings(dict(pool.connection_kwargs))
     kind = pool.connection_class.__name__
     if kind == "UnixDomainSocketConnection":
@@ -81,6 +91,23 @@ def sync_client_for(client: Any) -> Any:
         settings = {k: v for k, v in settings.items() if not k.startswith("ssl_")}
     pool = redis.ConnectionPool(connection_class=connection_class, **settings)
     return redis.Redis.from_pool(pool)  # the client owns the pool: close() disconnects it
+
+
+def _sync_sentinel_client(pool: Any) -> Any:
+    """A sync master client asking the same sentinels about the same service."""
+    manager = pool.sentinel_manager
+    addresses = [(s.connection_pool.connection_kwargs["host"],
+                  s.connection_pool.connection_kwargs["port"]) for s in manager.sentinels]
+    settings = _settings(dict(pool.connection_kwargs))
+    settings.pop("path", None)
+    ssl = _is_ssl(pool.connection_class)
+    if not ssl:
+        settings = {k: v for k, v in settings.items() if not k.startswith("ssl_")}
+    sentinel_kwargs = _settings(dict(manager.sentinel_kwargs))
+    sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        addresses, sentinel_kwargs=sentinel_kwargs
+    )
+    return sentinel.master_for(pool.service_name, ssl=ssl, **settings)  # type: ignore[no-untyped-call]
 
 
 class Heartbeat:
