@@ -6,8 +6,10 @@ letters. See the README and ``docs/`` for the state machine.
 """
 
 from .dead_letters import FailedPage as FailedPage
+from .durability import Durability as Durability
 from .errors import ArqueError as ArqueError
 from .errors import InvalidArgument as InvalidArgument
+from .errors import NotDurable as NotDurable
 from .errors import PayloadTooLarge as PayloadTooLarge
 from .errors import PermissionDenied as PermissionDenied
 from .errors import RedisUnavailable as RedisUnavailable
@@ -50,11 +52,13 @@ __all__ = [
     "Backoff",
     "DeadLetter",
     "DeadReason",
+    "Durability",
     "Fail",
     "FailedPage",
     "Health",
     "InvalidArgument",
     "MsgPack",
+    "NotDurable",
     "PayloadTooLarge",
     "PermissionDenied",
     "QueueKeys",

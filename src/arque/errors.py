@@ -5,6 +5,7 @@
      │    └── PayloadTooLarge                 the encoded payload is over max_payload_size
      ├── SerializationError (TypeError)       the payload could not be encoded
      ├── WrongKeyType (TypeError)             a key under the prefix holds another Redis type
+     ├── NotDurable                           applied, but fewer replicas confirmed than asked
      ├── WorkerFailed                         a loop of a worker kept failing; the worker stopped
      ├── RedisUnavailable (ConnectionError)   Redis cannot serve now: unreachable, timed out,
      │    │                                   or a transient error reply; try again later
@@ -35,6 +36,7 @@ __all__ = [
     "TRANSIENT_CODES",
     "ArqueError",
     "InvalidArgument",
+    "NotDurable",
     "PayloadTooLarge",
     "PermissionDenied",
     "RedisUnavailable",
@@ -110,6 +112,19 @@ class WorkerFailed(ArqueError):
 
 class RedisUnavailable(ArqueError, ConnectionError):
     """Redis could not be reached, did not answer in time, or cannot serve now."""
+
+
+class NotDurable(ArqueError):
+    """A write was applied on the master, but fewer replicas confirmed it than the queue's
+    ``Durability`` asks: it may be lost in a failover. Retry the call.
+
+    ``confirmed`` and ``needed`` count replicas.
+    """
+
+    def __init__(self, message: str, *, confirmed: int, needed: int) -> None:
+        super().__init__(message)
+        self.confirmed = confirmed
+        self.needed = needed
 
 
 class ServerError(ArqueError):

@@ -18,6 +18,7 @@ from typing import Any
 from . import records, tracing
 from .batching import Coalescer
 from .dead_letters import DeadLetters, FailedPage
+from .durability import Durability
 from .errors import InvalidArgument, PayloadTooLarge
 from .handouts import CancelSafe
 from .keys import QueueKeys, reason_value
@@ -87,8 +88,10 @@ def _token(task_id: str) -> str:
 class Arque:
     """A reliable queue in Redis: the seed API of arque 1.1.0, and what it grew.
 
-    ``redis`` is a ``redis.asyncio`` client (or cluster client); a synchronous
-    ``redis.Redis`` works for ``enqueue_sync`` only.
+    ``redis`` is a ``redis.asyncio`` client (or cluster client, or a Sentinel
+    master client); a synchronous ``redis.Redis`` works for ``enqueue_sync``
+    only. ``durability`` makes enqueues and replays wait for replicas (see
+    ``durability.py``; not on a cluster client).
 
     The limits ``working_limit``, ``requeue_limit``, ``recovery_limit``,
     ``max_failed`` and ``failed_ttl`` (or the seed's ``stats_ttl``) belong to
@@ -134,6 +137,7 @@ class Arque:
         max_payload_size: int | None = None,
         max_failed: int | None = None,
         failed_ttl: float | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self._redis = redis
         # The serializer decides whether payloads are bytes or text (see serializers.py).
@@ -159,6 +163,12 @@ class Arque:
             max_failed=self.max_failed, failed_ttl=self.stats_ttl,
         ), **explicit)
         self._seen(self._own)
+        if durability is not None and not isinstance(durability, Durability):
+            raise InvalidArgument(f"durability must be a Durability, got {durability!r}")
+        if durability is not None and hasattr(redis, "nodes_manager"):
+            # A cluster pipeline routes a keyless WAIT to any node, not the one that wrote.
+            raise InvalidArgument("durability is not supported on a cluster client")
+        self.durability = durability
         # Before its first script, an instance stores its explicit settings and reads
         # the queue's; a server that answers NOSCRIPT may have lost its data, so an
         # owner stores them again then, unless the queue holds settings already.
@@ -166,7 +176,8 @@ class Arque:
         for name in explicit:
             stored += [name, self._own.redis_value(name)]
         self._scripts = Scripts(redis, self.keys, FirstCall(
-            "configure", [0, *stored], [1, *stored] if stored else None, self._read_stored))
+            "configure", [0, *stored], [1, *stored] if stored else None, self._read_stored),
+            durability)
         self.dead_letters = DeadLetters(self._scripts, self._load)
         """The dead letters of the queue: pages by cursor, replay and purge in chunks."""
         # Concurrent enqueues and releases share round trips (see batching.py).

@@ -295,6 +295,16 @@ class RedisServer(_Managed):
         if proc is not None:
             _reap(proc)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP), as a hung or partitioned one: it answers nothing."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo :meth:`pause` (SIGCONT)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def restart(self) -> Self:
         """Stop if running, then start on the same port and dir (reloads the AOF)."""
         self.stop()

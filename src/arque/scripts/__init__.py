@@ -21,6 +21,7 @@ from typing import Any
 
 import redis.exceptions
 
+from ..durability import DURABLE_SCRIPTS, Durability
 from ..errors import REDIS_ERRORS, translate
 from ..keys import QueueKeys, index_roles
 from .wire import Packed
@@ -100,11 +101,19 @@ class FirstCall:
 
 
 class Scripts:
-    """The scripts of one queue on one client (async or sync), and its ``FirstCall``."""
+    """The scripts of one queue on one client (async or sync), and its ``FirstCall``.
 
-    def __init__(self, client: Any, keys: QueueKeys, first: FirstCall | None = None) -> None:
+    With ``durability``, the scripts in ``DURABLE_SCRIPTS`` are followed by its
+    wait on the same connection, in one pipeline (see ``durability.py``).
+    """
+
+    def __init__(
+        self, client: Any, keys: QueueKeys, first: FirstCall | None = None,
+        durability: Durability | None = None,
+    ) -> None:
         self._client = client
         self._keys = {name: [getattr(keys, role) for role in roles] for name, roles in KEYS.items()}
+        self._durability = durability
         self._first = first
         # On a plain async client, each call packs only its own arguments (see wire.py).
         packed = Packed(client)
@@ -113,6 +122,13 @@ class Scripts:
             packed.prepare(name, self._command(name, ()))
         # The arguments of a FirstCall due before the next script, or None.
         self._due: Sequence[Arg] | None = None if first is None else first.args
+
+    def _translate(self, name: str, exc: Any) -> Exception:
+        """The arque error of a redis-py error met running ``name``."""
+        return translate(exc)
+
+    def _durable(self, name: str) -> Durability | None:
+        return self._durability if name in DURABLE_SCRIPTS else None
 
     def _command(self, name: str, args: Sequence[Arg]) -> list[Arg]:
         keys = self._keys[name]
@@ -142,6 +158,9 @@ class Scripts:
         return await self._call(name, args)
 
     async def _call(self, name: str, args: Sequence[Arg]) -> Any:
+        durability = self._durable(name)
+        if durability is not None:
+            return await self._call_durable(name, args, durability)
         if self._packed is not None:
             packed = self._packed.pack(name, args)
             if packed is not None:
@@ -164,7 +183,29 @@ class Scripts:
                 await self._client.script_load(source(name))
                 return await self._client.execute_command(*command, NEVER_DECODE=True)
         except REDIS_ERRORS as exc:
-            raise translate(exc) from exc
+            raise self._translate(name, exc) from exc
+
+    async def _call_durable(self, name: str, args: Sequence[Arg], durability: Durability) -> Any:
+        """The script, then the durability wait on the same connection (one pipeline)."""
+        command = self._command(name, args)
+        for attempt in (1, 2):
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    pipe.execute_command(*command, NEVER_DECODE=True)
+                    pipe.execute_command(*durability.command)
+                    reply, confirmed = await pipe.execute(raise_on_error=False)
+                if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 1:
+                    self._noscript(name)
+                    if self._due is not None:
+                        await self._run_first()
+                    await self._client.script_load(source(name))
+                    continue
+            except REDIS_ERRORS as exc:
+                raise self._translate(name, exc) from exc
+            if isinstance(reply, REDIS_ERRORS):
+                raise self._translate(name, reply) from reply
+            return durability.checked(name, reply, confirmed)
+        raise AssertionError("unreachable")
 
     async def call_after(self, first: Sequence[Arg], name: str, args: Sequence[Arg]) -> Any:
         """Send ``first`` (a blocking command) and script ``name`` in one pipeline.
@@ -185,7 +226,7 @@ class Scripts:
         if isinstance(reply, redis.exceptions.NoScriptError):
             return await self._call(name, args)
         if isinstance(reply, REDIS_ERRORS):
-            raise translate(reply) from reply
+            raise self._translate(name, reply) from reply
         if isinstance(reply, Exception):
             raise reply
         return reply
@@ -201,6 +242,9 @@ class Scripts:
                 raise
             if self._first.on_reply is not None:
                 self._first.on_reply(reply)
+        durability = self._durable(name)
+        if durability is not None:
+            return self._call_durable_sync(name, args, durability)
         command = self._command(name, args)
         try:
             try:
@@ -212,4 +256,24 @@ class Scripts:
                     return self.call_sync(name, args)
                 return self._client.execute_command(*command, NEVER_DECODE=True)
         except REDIS_ERRORS as exc:
-            raise translate(exc) from exc
+            raise self._translate(name, exc) from exc
+
+    def _call_durable_sync(self, name: str, args: Sequence[Arg], durability: Durability) -> Any:
+        command = self._command(name, args)
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.execute_command(*command, NEVER_DECODE=True)
+                pipe.execute_command(*durability.command)
+                reply, confirmed = pipe.execute(raise_on_error=False)
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self._noscript(name)
+                self._client.script_load(source(name))
+                with self._client.pipeline(transaction=False) as pipe:
+                    pipe.execute_command(*command, NEVER_DECODE=True)
+                    pipe.execute_command(*durability.command)
+                    reply, confirmed = pipe.execute(raise_on_error=False)
+        except REDIS_ERRORS as exc:
+            raise self._translate(name, exc) from exc
+        if isinstance(reply, REDIS_ERRORS):
+            raise self._translate(name, reply) from reply
+        return durability.checked(name, reply, confirmed)
