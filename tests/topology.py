@@ -31,12 +31,14 @@ def ok(*args: str, stdin: str = "") -> str:
     return done.stdout
 
 
-async def run_worker_until_done(queue: Arque, count: int, sleep: float = 0.0) -> list[float]:
+async def run_worker_until_done(
+    queue: Arque, count: int, sleep: float = 0.0, producer: Arque | None = None
+) -> list[float]:
     """Enqueue ``count`` tasks that sleep ``sleep`` s, run a Worker until all are released.
 
     Returns, per handler run, how far the heartbeat moved its lease deadline
     meanwhile (seconds): about ``sleep`` when it renews, 0 when it cannot
-    reach Redis.
+    reach Redis. ``producer`` (default: ``queue``) enqueues them.
     """
     renewed: list[float] = []
     done = asyncio.Event()
@@ -48,7 +50,7 @@ async def run_worker_until_done(queue: Arque, count: int, sleep: float = 0.0) ->
         if len(renewed) >= count:
             done.set()
 
-    await queue.enqueue_many([{"sleep": sleep}] * count, task_timeout=5.0)
+    await (producer or queue).enqueue_many([{"sleep": sleep}] * count, task_timeout=5.0)
     worker = Worker(queue, handler, concurrency=count, heartbeat_interval=0.2)
     serving = asyncio.ensure_future(worker.serve())
     try:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 from .errors import InvalidArgument
 from .records import DeadReason
 
-__all__ = ["QueueKeys", "index_roles", "reason_value"]
+__all__ = ["QueueKeys", "index_roles", "key_pattern", "reason_value"]
 
 _FORBIDDEN = frozenset("{}")
 _INDEX_ROLE = "failed_"
@@ -115,6 +115,17 @@ class QueueKeys:
             return None
         return key[len(head): key.index("}", len(head))]
 
+    @property
+    def pattern(self) -> str:
+        """A glob (ACL ``~`` pattern) matching every key of this queue and nothing else."""
+        base = self.pending[: -len("pending")]
+        return "".join("\\" + c if c in "*?[]\\" else c for c in base) + "*"
+
     def names(self) -> dict[str, str]:
         """Every key of the queue, by its role."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def key_pattern(prefix: str, queue: str) -> str:
+    """An ACL key pattern (``~`` glob) matching every key of ``queue`` and nothing else."""
+    return QueueKeys.for_queue(prefix, queue).pattern

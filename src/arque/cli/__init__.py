@@ -1,8 +1,8 @@
 """The ``arque`` command: thin, over the public API. Needs ``pip install 'arque[cli]'``.
 
 One module per command (``_worker``, ``_workers``, ``_stats``, ``_failed``,
-``_config``, ``_tasks``, ``_metrics``, ``_web``, ``_demo``); ``_base`` holds what
-they share: the connection options, exit codes and the one-line errors. See
+``_config``, ``_tasks``, ``_metrics``, ``_web``, ``_demo``, ``_acl``); ``_base`` holds
+what they share: the connection options, exit codes and the one-line errors. See
 ``docs/cli.md``.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from ._acl import acl
 from ._base import EXIT_CODES, ArqueGroup, group_options
 from ._config import config
 from ._demo import demo
@@ -36,5 +37,5 @@ def arque() -> None:
     """
 
 
-for _command in (worker, workers, stats, failed, config, enqueue, sweep, metrics, web, demo):
+for _command in (worker, workers, stats, failed, config, enqueue, sweep, metrics, web, demo, acl):
     arque.add_command(_command)

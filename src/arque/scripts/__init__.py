@@ -24,6 +24,7 @@ import redis.exceptions
 from ..durability import DURABLE_SCRIPTS, Durability
 from ..errors import REDIS_ERRORS, translate
 from ..keys import QueueKeys, index_roles
+from .permissions import explain_permission
 from .wire import Packed
 
 __all__ = ["KEYS", "FirstCall", "Scripts", "source"]
@@ -113,6 +114,7 @@ class Scripts:
     ) -> None:
         self._client = client
         self._keys = {name: [getattr(keys, role) for role in roles] for name, roles in KEYS.items()}
+        self._pattern = keys.pattern
         self._durability = durability
         self._first = first
         # On a plain async client, each call packs only its own arguments (see wire.py).
@@ -124,8 +126,8 @@ class Scripts:
         self._due: Sequence[Arg] | None = None if first is None else first.args
 
     def _translate(self, name: str, exc: Any) -> Exception:
-        """The arque error of a redis-py error met running ``name``."""
-        return translate(exc)
+        """The arque error of a redis-py error met running ``name``; a missing ACL rule named."""
+        return translate(explain_permission(name, self._pattern, exc))
 
     def _durable(self, name: str) -> Durability | None:
         return self._durability if name in DURABLE_SCRIPTS else None
@@ -171,7 +173,7 @@ class Scripts:
                 except redis.exceptions.NoScriptError:
                     pass  # loaded below
                 except REDIS_ERRORS as exc:
-                    raise translate(exc) from exc
+                    raise self._translate(name, exc) from exc
         command = self._command(name, args)
         try:
             try:
@@ -220,9 +222,11 @@ class Scripts:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.execute_command(*first)
                 pipe.execute_command(*command, NEVER_DECODE=True)
-                _, reply = await pipe.execute(raise_on_error=False)
+                blocked, reply = await pipe.execute(raise_on_error=False)
         except REDIS_ERRORS as exc:
             raise translate(exc) from exc
+        if isinstance(blocked, REDIS_ERRORS):  # e.g. NOPERM: ignored, the caller would spin
+            raise translate(blocked) from blocked
         if isinstance(reply, redis.exceptions.NoScriptError):
             return await self._call(name, args)
         if isinstance(reply, REDIS_ERRORS):
