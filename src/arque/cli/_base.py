@@ -23,6 +23,7 @@ import click
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from ..connect import client_from_url
 from ..errors import REDIS_ERRORS, ArqueError, InvalidArgument, RedisUnavailable
 from ..printable import printable, printable_json
 from ..urls import redact
@@ -180,15 +181,15 @@ def _options(f: Callable[..., Any], several: bool = True) -> Callable[..., Any]:
     f = click.option("--prefix", metavar="PREFIX", default=None,
                      help="Key prefix of the queues (default: arque).")(f)
     f = click.option("--redis", "redis_url", metavar="URL", default=None,
-                     help=f"Redis URL (default: $REDIS_URL, else {DEFAULT_URL}).")(f)
+                     help=f"Redis URL (default: $REDIS_URL, else {DEFAULT_URL}); rediss:// for "
+                          "TLS, redis+sentinel://host:port[,host:port]/SERVICE for Sentinel.")(f)
     return f
 
 
 def client_for(settings: Settings) -> aioredis.Redis:
     """An asyncio client for ``settings.redis_url``; a URL redis-py cannot parse exits 3."""
     try:
-        return aioredis.Redis.from_url(settings.redis_url,
-                                       socket_connect_timeout=_CONNECT_TIMEOUT)
+        return client_from_url(settings.redis_url, socket_connect_timeout=_CONNECT_TIMEOUT)
     except ValueError as exc:
         raise CliError(f"bad Redis URL {settings.where!r}: {exc}", ExitCode.UNREACHABLE) from exc
 

@@ -32,6 +32,7 @@ import redis
 import redis.cluster
 import redis.sentinel
 
+from ..connect import SentinelMasterSync
 from ..printable import printable
 from ..queue import Arque
 from .outage import FAILURES, Episodes, Outage
@@ -107,7 +108,9 @@ def _sync_sentinel_client(pool: Any) -> Any:
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         addresses, sentinel_kwargs=sentinel_kwargs
     )
-    return sentinel.master_for(pool.service_name, ssl=ssl, **settings)  # type: ignore[no-untyped-call]
+    return sentinel.master_for(  # type: ignore[no-untyped-call]
+        pool.service_name, redis_class=SentinelMasterSync, ssl=ssl, **settings
+    )
 
 
 class Heartbeat:
