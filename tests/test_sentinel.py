@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from arque import Arque, ArqueError, Durability, InvalidArgument, NotDurable
 from arque.connect import SentinelUrl, client_from_url
@@ -74,10 +73,7 @@ async def test_consumption_resumes_after_failover_and_acknowledged_tasks_complet
     log.touch()
     env = {**{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
            "ARQUE_DONE_LOG": str(log)}
-    workers = [subprocess.Popen(
-        [sys.executable, "-m", "arque", "worker", "tests.sentinel_app:handler", "--queue", QUEUE,
-         "--redis", group.url, "--concurrency", "4", "--log-level", "warning"],
-        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    workers = [_start_worker(group.url, env) for _ in range(2)]
     client = client_from_url(group.url, socket_timeout=2, socket_connect_timeout=1)
     queue = Arque(client, queue=QUEUE, durability=Durability(replicas=1, timeout=1))
     acked: list[int] = []
@@ -126,6 +122,13 @@ async def test_arque_and_its_heartbeat_on_a_sentinel_client(
             await strict.enqueue({"n": 2}, task_id="b")
     finally:
         await client.aclose()
+
+
+def _start_worker(url: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "arque", "worker", "tests.sentinel_app:handler", "--queue", QUEUE,
+         "--redis", url, "--concurrency", "4", "--log-level", "warning"],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
 
 def _done(log: Path) -> set[int]:
