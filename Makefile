@@ -1,6 +1,8 @@
 # Two commands on a fresh clone with Python >= 3.10:
 #   make demo    producers, a worker and a live view of states and throughput (SECONDS=20; Ctrl-C stops it)
 #   make test    the whole suite (it starts its own Redis servers)
+#   make matrix  the quick tests on Python 3.10-3.13 x redis-py floor/newest x Redis 6.2/7
+#                (scripts/matrix.sh; MATRIX="3.10:floor:7 3.13:newest:6.2" picks combinations)
 # Both set up .venv first; that is quick once done (.venv/.installed is newer
 # than pyproject.toml). PYTHON=python3.12 picks another interpreter.
 
@@ -9,7 +11,9 @@ VENV := .venv
 SECONDS ?= 20
 PYTEST_ARGS ?=
 
-.PHONY: demo test
+MATRIX ?=
+
+.PHONY: demo test matrix
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python -m arque demo --seconds $(SECONDS)
@@ -21,6 +25,9 @@ test: $(VENV)/.installed
 		echo "make test: FAILED: pytest collected no tests (exit status 5)" >&2; exit 1; \
 	fi; \
 	exit $$status
+
+matrix:
+	scripts/matrix.sh $(MATRIX)
 
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install --quiet -e '.[cli,test]'
