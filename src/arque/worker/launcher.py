@@ -70,11 +70,12 @@ class Worker:
     (None: never). ``batch_size`` caps the tasks of one fetch and one release
     (default: ``concurrency``, at most 100). ``health`` chooses the liveness
     file and HTTP endpoint. ``heartbeat_client`` is a synchronous client for
-    the heartbeat thread, for clients whose address cannot be copied
-    (Sentinel). ``registry_ttl``: how long the live workers list keeps this
-    worker without a refresh; ``metrics=True``: Prometheus on the health port's
-    ``/metrics``; ``observers``: ``WorkerObserver``s of its events. See
-    ``docs/workers.md`` and ``docs/observability.md``.
+    the heartbeat thread (default: one made like the queue's client,
+    standalone, cluster or Sentinel). ``registry_ttl``: how long the live
+    workers list keeps this worker without a refresh; ``metrics=True``:
+    Prometheus on the health port's ``/metrics``; ``observers``:
+    ``WorkerObserver``s of its events. See ``docs/workers.md`` and
+    ``docs/observability.md``.
     """
 
     def __init__(
