@@ -117,6 +117,7 @@ def test_every_cli_command_over_tls(tls_server: RedisServer, queue_name: str) ->
     ok("failed", "purge", *where, "--all", "--yes")
 
 
+@pytest.mark.cluster
 async def test_the_api_and_worker_on_a_tls_cluster(
     tls_cluster: RedisCluster, tls: TlsFiles, queue_name: str
 ) -> None:
@@ -134,6 +135,7 @@ async def test_the_api_and_worker_on_a_tls_cluster(
         await client.aclose()
 
 
+@pytest.mark.cluster
 def test_cli_on_a_tls_cluster_node_url(tls_cluster: RedisCluster, queue_name: str) -> None:
     # The CLI takes one URL: a cluster node over TLS answers for the slots it holds.
     node = next(n for n in tls_cluster.nodes if _holds(n, queue_name))
