@@ -76,6 +76,12 @@ def test_the_printed_rules() -> None:
     assert cli("acl", "--role", "worker", "--role", "producer", "--user", "u").returncode == 2
 
 
+def test_the_documented_rules_are_the_printed_ones() -> None:
+    documented = (ROOT / "docs" / "security.md").read_text()
+    for line in ok("acl", "--queue", "emails").splitlines():
+        assert line in documented
+
+
 async def test_producer_enqueues_and_nothing_more(as_user: dict[str, Arque]) -> None:
     producer = as_user["producer"]
     await producer.enqueue({"n": 1})
@@ -109,6 +115,7 @@ def test_the_cli_as_operator_and_as_a_user_without_rights(server: RedisServer) -
     task_id = ok("enqueue", *where, '{"fail": true}').strip()
     ok("stats", *where)
     ok("sweep", *where)
+    ok("config", "show", *where)
     ok("failed", "list", *where)
     proc = subprocess.Popen(
         [sys.executable, "-m", "arque", "worker", "tests.cli_app:handler", "--queue", QUEUE,
