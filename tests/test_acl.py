@@ -130,6 +130,7 @@ def test_the_cli_as_operator_and_as_a_user_without_rights(server: RedisServer) -
         proc.terminate()
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "NOPERM" not in err and "lacks" not in err, err  # registry and rollups too
     ok("failed", "show", *where, task_id)
     ok("failed", "purge", *where, "--all", "--yes")
 

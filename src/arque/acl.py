@@ -7,8 +7,8 @@ follow the scripts. Every role gets only its queues' keys (``~prefix:{queue}:*``
 and no Pub/Sub channel::
 
     producer   configure, enqueue                  (arque.Arque.enqueue*)
-    worker     configure, dequeue, release, requeue, extend, fail, sweep
-                                                  (arque.Worker, arque worker)
+    worker     configure, dequeue, release, requeue, extend, fail, sweep,
+               register_worker, record_throughput (arque.Worker, arque worker)
     operator   every script                       (the arque CLI)
 
 See ``docs/security.md``; ``arque acl`` prints the lines.
@@ -46,7 +46,9 @@ _BASE = frozenset({"evalsha", "script|load", "ping"})
 ROLES: dict[str, Role] = {
     "producer": Role(frozenset({"configure", "enqueue"}), _BASE, "enqueues tasks"),
     "worker": Role(
-        frozenset({"configure", "dequeue", "release", "requeue", "extend", "fail", "sweep"}),
+        frozenset({"configure", "dequeue", "release", "requeue", "extend", "fail", "sweep",
+                   # The live workers list and the throughput rollups (observability).
+                   "register_worker", "record_throughput"}),
         # BZPOPMIN: an idle consumer blocks on the marker; ZADD: raises it for a due
         # wake-up; TIME: the worker reads the Redis clock once (lease deadlines).
         _BASE | {"bzpopmin", "zadd", "time"},
