@@ -10,12 +10,16 @@ from .durability import Durability as Durability
 from .errors import ArqueError as ArqueError
 from .errors import InvalidArgument as InvalidArgument
 from .errors import NotDurable as NotDurable
+from .errors import MissingDependency as MissingDependency
 from .errors import PayloadTooLarge as PayloadTooLarge
 from .errors import PermissionDenied as PermissionDenied
 from .errors import RedisUnavailable as RedisUnavailable
+from .errors import ResultNotFound as ResultNotFound
+from .errors import ResultTimeout as ResultTimeout
 from .errors import SerializationError as SerializationError
 from .errors import ServerError as ServerError
 from .errors import ServerUnavailable as ServerUnavailable
+from .errors import TaskFailed as TaskFailed
 from .errors import WorkerFailed as WorkerFailed
 from .errors import WrongKeyType as WrongKeyType
 from .keys import QueueKeys as QueueKeys
@@ -27,6 +31,7 @@ from .queue import TaskId as TaskId
 from .records import DeadLetter as DeadLetter
 from .records import DeadReason as DeadReason
 from .records import QueueStats as QueueStats
+from .schedules import Schedule as Schedule
 from .serializers import JSON as JSON
 from .serializers import MsgPack as MsgPack
 from .serializers import Serializer as Serializer
@@ -57,6 +62,7 @@ __all__ = [
     "FailedPage",
     "Health",
     "InvalidArgument",
+    "MissingDependency",
     "MsgPack",
     "NotDurable",
     "PayloadTooLarge",
@@ -65,12 +71,16 @@ __all__ = [
     "QueueSettings",
     "QueueStats",
     "RedisUnavailable",
+    "ResultNotFound",
+    "ResultTimeout",
     "Retry",
+    "Schedule",
     "SerializationError",
     "Serializer",
     "ServerError",
     "ServerUnavailable",
     "TaskContext",
+    "TaskFailed",
     "TaskId",
     "Worker",
     "WorkerFailed",

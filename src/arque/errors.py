@@ -11,9 +11,13 @@
      │    │                                   or a transient error reply; try again later
      │    └── ServerUnavailable (+ServerError) BUSY, LOADING, READONLY, OOM, MISCONF, TRYAGAIN,
      │                                        CLUSTERDOWN, MASTERDOWN, UNBLOCKED
-     └── ServerError                          Redis answered with an error; ``code`` is its first word
-          ├── PermissionDenied                NOPERM: the ACL user lacks a command or key
-          └── ServerUnavailable               (see above)
+     ├── ServerError                          Redis answered with an error; ``code`` is its first word
+     │    ├── PermissionDenied                NOPERM: the ACL user lacks a command or key
+     │    └── ServerUnavailable               (see above)
+     ├── MissingDependency (ImportError)      an optional extra is needed (``arque[cron]``)
+     ├── TaskFailed                           the awaited task ended in dead letters
+     ├── ResultNotFound (LookupError)         no result: unknown, released without one, or expired
+     └── ResultTimeout (TimeoutError)         the task did not finish within the timeout
 
 Every error coming from redis-py is translated at one boundary (``translate``)
 and chained with ``raise ... from exc``, so ``except ArqueError`` catches all
@@ -29,6 +33,7 @@ catches everything worth retrying later.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import redis.exceptions
 
@@ -37,12 +42,16 @@ __all__ = [
     "ArqueError",
     "InvalidArgument",
     "NotDurable",
+    "MissingDependency",
     "PayloadTooLarge",
     "PermissionDenied",
     "RedisUnavailable",
+    "ResultNotFound",
+    "ResultTimeout",
     "SerializationError",
     "ServerError",
     "ServerUnavailable",
+    "TaskFailed",
     "WorkerFailed",
     "WrongKeyType",
     "reply_code",
@@ -189,6 +198,28 @@ def reply_code(exc: BaseException) -> str | None:
         if wrapped:
             return wrapped.group(1)
     return code
+
+
+class MissingDependency(ArqueError, ImportError):
+    """An optional extra is needed for this (the message names the ``pip install``)."""
+
+
+class TaskFailed(ArqueError):
+    """The awaited task ended in dead letters; ``dead_letter`` tells why."""
+
+    def __init__(self, dead_letter: Any) -> None:
+        super().__init__(f"task {dead_letter.task_id!r} failed ({dead_letter.reason}): "
+                         f"{dead_letter.error}")
+        self.dead_letter = dead_letter
+        """The ``DeadLetter`` of the task."""
+
+
+class ResultNotFound(ArqueError, LookupError):
+    """No result: the id is unknown, was released without one, or its result expired."""
+
+
+class ResultTimeout(ArqueError, TimeoutError):
+    """The awaited task did not finish within the timeout; it is still live."""
 
 
 def translate(exc: redis.exceptions.RedisError | redis.exceptions.RedisClusterException) -> ArqueError:

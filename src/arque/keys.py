@@ -19,6 +19,14 @@ touches a single slot and runs on Redis Cluster::
     arque:{default}:workers:info  HASH  worker name -> worker description (JSON)
     arque:{default}:throughput HASH  "<minute>:<outcome>" -> tasks settled that minute
     arque:{default}:timer      STRING  due time (ms) the one time-keeping consumer waits for
+    arque:{default}:cancelling SET   working ids asked to stop (``cancel``)
+    arque:{default}:waiting    HASH  id -> 1: someone awaits the result of this live task
+    arque:{default}:finished   STREAM  ids of awaited tasks that finished (capped)
+    arque:{default}:results    HASH  id -> the handler's return value, encoded
+    arque:{default}:results:due  ZSET  id -> when its result expires (ms)
+    arque:{default}:schedules  HASH  name -> schedule definition (JSON)
+    arque:{default}:schedules:due  ZSET  name -> next run (ms)
+    arque:{default}:schedule:payloads  HASH  name -> the payload of its tasks
 """
 
 from __future__ import annotations
@@ -78,6 +86,7 @@ class QueueKeys:
     failed_poison_pill: str
     failed_undecodable: str
     failed_rejected: str
+    failed_cancelled: str
     # The queue's stored settings (see settings.py).
     config: str
     # What workers tell about themselves (the live workers list, throughput rollups).
@@ -85,6 +94,15 @@ class QueueKeys:
     workers_info: str
     throughput: str
     timer: str
+    # A task's life beyond its state: cancellation, awaited results, schedules.
+    cancelling: str
+    waiting: str
+    finished: str
+    results: str
+    results_due: str
+    schedules: str
+    schedules_due: str
+    schedule_payloads: str
 
     @classmethod
     def for_queue(cls, prefix: str, queue: str) -> QueueKeys:

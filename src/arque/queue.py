@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from . import records, tracing
+from . import progress, records, tracing
 from .batching import Coalescer
+from .cancel import Cancelled, cancel
 from .dead_letters import DeadLetters, FailedPage
 from .durability import Durability
 from .errors import InvalidArgument, PayloadTooLarge
@@ -24,6 +25,8 @@ from .handouts import CancelSafe
 from .keys import QueueKeys, reason_value
 from .printable import printable
 from .records import DeadLetter, DeadReason, QueueStats
+from .results import Results
+from .schedules import Schedule, Schedules
 from .scripts import FirstCall, Scripts
 from .serializers import JSON, Codec, Serializer
 from .settings import (
@@ -94,8 +97,8 @@ class Arque:
     ``durability.py``; not on a cluster client).
 
     The limits ``working_limit``, ``requeue_limit``, ``recovery_limit``,
-    ``max_failed`` and ``failed_ttl`` (or the seed's ``stats_ttl``) belong to
-    the queue: those given here are stored with the queue before this
+    ``max_failed``, ``failed_ttl`` (or the seed's ``stats_ttl``) and
+    ``result_ttl`` belong to the queue: those given here are stored with the queue before this
     instance's first script, those left out are not, and every script applies
     the stored ones, so an ``Arque(redis)`` elsewhere follows them. The
     attributes of the same names hold the effective values as last read (at
@@ -120,6 +123,8 @@ class Arque:
     """Default number of dead letters kept."""
     failed_ttl: float
     """Seconds a dead letter is kept (0: for ever; default: ``stats_ttl``)."""
+    result_ttl: float = DEFAULTS.result_ttl
+    """Seconds a handler's result is kept (0: results off, the default)."""
 
     def __init__(
         self,
@@ -138,6 +143,7 @@ class Arque:
         max_failed: int | None = None,
         failed_ttl: float | None = None,
         durability: Durability | None = None,
+        result_ttl: float | None = None,
     ) -> None:
         self._redis = redis
         # The serializer decides whether payloads are bytes or text (see serializers.py).
@@ -156,6 +162,7 @@ class Arque:
             working_limit=working_limit, requeue_limit=requeue_limit,
             recovery_limit=recovery_limit, max_failed=max_failed,
             failed_ttl=failed_ttl if failed_ttl is not None else stats_ttl or None,
+            result_ttl=result_ttl,
         )
         # What this instance sends its scripts where the queue stores nothing.
         self._own = dataclasses.replace(QueueSettings(
@@ -182,12 +189,17 @@ class Arque:
         """The dead letters of the queue: pages by cursor, replay and purge in chunks."""
         # Concurrent enqueues and releases share round trips (see batching.py).
         self._enqueues: Coalescer[list[str | bytes | int], int] = Coalescer(self._send_enqueues)
-        self._releases: Coalescer[str, bool] = Coalescer(self.release_many)
+        self._releases: Coalescer[tuple[str, str | bytes], bool] = Coalescer(self._send_releases)
         self._run_sweep = False
         self._hand_backs: set[asyncio.Future[None]] = set()
         # Dequeue calls: a cancelled caller's hand-outs are given back, not left to leases.
         self._dequeues = CancelSafe(self._scripts, self._hand_back_reply)
-        self._waiting = Waiting(redis, self._dequeues, self.keys.marker, block_cap(redis))
+        cap = block_cap(redis)
+        self._waiting = Waiting(redis, self._dequeues, self.keys.marker, cap)
+        self.results = Results(redis, self.keys, self._scripts, self._codec,
+                               self.dead_letters.record, cap, self.max_payload_size)
+        """Kept results: encoding, waiting, expiry (``result`` is the entry point)."""
+        self._schedules = Schedules(self._scripts, self._encode_task, self._load)
 
     @property
     def redis(self) -> Any:
@@ -202,6 +214,7 @@ class Arque:
         self.working_limit, self.requeue_limit = settings.working_limit, settings.requeue_limit
         self.recovery_limit = settings.effective_recovery_limit()
         self.max_failed, self.failed_ttl = settings.max_failed, settings.failed_ttl
+        self.result_ttl = settings.result_ttl
         return settings
 
     def _read_stored(self, reply: Sequence[Any]) -> QueueSettings:
@@ -257,13 +270,17 @@ class Arque:
     ) -> list[str | bytes | int]:
         """``[task_id, payload, *timing]``, the payload encoded and checked."""
         task_id = uuid.uuid4().hex if task_id is None else check_task_id(task_id)
+        return [task_id, self._encode_task(task, task_id), *timing]
+
+    def _encode_task(self, task: Any, task_id: str) -> str | bytes:
+        """The payload of ``task``, encoded and checked against ``max_payload_size``."""
         payload = self._codec.dumps(task, f"task {task_id!r}")
         size = len(payload) if isinstance(payload, bytes) else len(payload.encode())
         if size > self.max_payload_size:
             raise PayloadTooLarge(
                 f"task {task_id!r} is {size} bytes encoded, over max_payload_size={self.max_payload_size}"
             )
-        return [task_id, payload, *timing]
+        return payload
 
     async def enqueue(
         self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
@@ -440,19 +457,40 @@ class Arque:
         else:
             logger.error("task %s cannot be decoded, dead-lettered: %r", printable(task_id), exc)
 
-    async def release(self, task_id: str) -> bool:
-        """Acknowledge a task as done; its keys are deleted. False when refused."""
-        return await self._releases.submit(task_id)
+    async def release(self, task_id: str, result: Any = None) -> bool:
+        """Acknowledge a task as done; its keys are deleted. False when refused.
 
-    async def release_many(self, task_ids: Sequence[str]) -> list[bool]:
-        """Release many tasks in one round trip; per task, whether it was applied."""
-        if not task_ids:
+        With ``result_ttl`` on, ``result`` (what the handler returned) is
+        kept that long for ``result``, in the same step: a refused release
+        keeps none.
+        """
+        return await self._releases.submit((task_id, self._encode_result(task_id, result)))
+
+    def _encode_result(self, task_id: str, result: Any) -> str | bytes:
+        return self.results.encode(task_id, result) if self.result_ttl > 0 else ""
+
+    async def release_many(
+        self, task_ids: Sequence[str], results: Sequence[Any] | None = None
+    ) -> list[bool]:
+        """Release many tasks in one round trip; per task, whether it was applied.
+
+        ``results`` (one per task) are kept as ``release`` keeps one.
+        """
+        if results is not None and len(results) != len(task_ids):
+            raise InvalidArgument(f"{len(results)} results for {len(task_ids)} tasks")
+        values = [None] * len(task_ids) if results is None else results
+        return await self._send_releases(
+            [(t, self._encode_result(t, r)) for t, r in zip(task_ids, values)])
+
+    async def _send_releases(self, releases: Sequence[tuple[str, str | bytes]]) -> list[bool]:
+        if not releases:
             return []
-        args: list[str] = []
-        for task_id in task_ids:
-            args += [task_id, _token(task_id)]
+        own = self._own
+        args: list[str | bytes | int] = [own.redis_value("result_ttl"), own.max_failed]
+        for task_id, result in releases:
+            args += [task_id, _token(task_id), result]
         done = [bool(flag) for flag in await self._scripts.call("release", args)]
-        for task_id, ok in zip(task_ids, done):
+        for (task_id, _), ok in zip(releases, done):
             if not ok:
                 logger.warning("release of %s refused: not working, or a stale hand-out",
                                printable(task_id))
@@ -487,7 +525,8 @@ class Arque:
     async def extend_many(self, task_ids: Sequence[str], timeout: float | None = None) -> list[bool]:
         """Renew many leases in one round trip; per task, whether it was applied."""
         args = self._extend_args(task_ids, timeout)
-        return [bool(d) for d in await self._scripts.call("extend", args)] if task_ids else []
+        # A deadline of -1: the task is being cancelled, its lease was not renewed.
+        return [int(d) > 0 for d in await self._scripts.call("extend", args)] if task_ids else []
 
     @staticmethod
     def _extend_args(task_ids: Sequence[str], timeout: float | None) -> list[str | int]:
@@ -502,7 +541,8 @@ class Arque:
     ) -> list[float]:
         """``extend_many`` on a synchronous client (a heartbeat thread's).
 
-        Returns, per task, the new lease deadline (epoch seconds), or 0.0 if refused.
+        Returns, per task, the new lease deadline (epoch seconds), 0.0 if refused,
+        or a negative number if the task is being cancelled (not renewed).
         """
         args = self._extend_args(task_ids, timeout)
         if not task_ids:
@@ -525,7 +565,8 @@ class Arque:
     async def sweep(self) -> int:
         """Recover expired leases, promote due delayed tasks, expire old dead letters.
 
-        Returns how many tasks went back to pending.
+        Kept results past their ``result_ttl`` go too. Returns how many tasks
+        went back to pending.
         """
         own = self._own
         args = [own.requeue_limit, own.redis_value("recovery_limit"), own.max_failed,
@@ -537,7 +578,9 @@ class Arque:
             if recovered or dead:
                 logger.info("sweep: %d recovered, %d dead-lettered", recovered, dead)
             if max(recovered + dead, promoted, trimmed) < _SWEEP_CHUNK:
-                return moved
+                break
+        await self.results.expire()
+        return moved
 
     async def schedule_sweep(self) -> None:
         """Sweep every ``sweep_interval`` seconds until ``unschedule_sweep``.
@@ -566,6 +609,66 @@ class Arque:
     async def unschedule_sweep(self) -> None:
         """Stop ``schedule_sweep`` after its current sleep."""
         self._run_sweep = False
+
+    # -- a task's life: results, cancellation, progress, schedules ------------
+
+    async def result(self, task_id: str, timeout: float | None = None) -> Any:
+        """What the handler of ``task_id`` returned, waiting (without polling) until it finishes.
+
+        Raises ``TaskFailed`` (its ``dead_letter`` attached) when the task
+        ended in dead letters, ``ResultNotFound`` at once when the id is
+        unknown, was released without a result (``result_ttl`` off) or its
+        result expired, and ``ResultTimeout`` when ``timeout`` seconds passed.
+        """
+        if timeout is not None:
+            timeout = check_number("timeout", timeout)
+        return await self.results.wait(task_id, timeout)
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a task: pending or delayed, it is a dead letter ``cancelled`` at once;
+        working, its worker stops it within a heartbeat interval (see ``cancel.py``).
+
+        False when the task is unknown, released, or a dead letter already.
+        """
+        return await cancel(self._scripts, task_id, self._own.max_failed) is not Cancelled.NOTHING
+
+    async def progress(self, task_id: str, value: Any) -> bool:
+        """Report the progress of a working task (what ``ctx.progress`` does).
+
+        ``value`` is JSON-serialisable and at most 16 KiB of JSON; the
+        hand-out's token fences it. False when refused (not working, a stale
+        hand-out); True when kept, even if the task is being cancelled.
+        """
+        return await progress.report(self._scripts, task_id, _token(task_id), value) != 0
+
+    async def schedule(
+        self, name: str, task: Any, *, cron: str | None = None, every: float | None = None,
+        timezone: str = "UTC", task_timeout: float | None = None, priority: int = 0,
+        group: str | None = None,
+    ) -> Schedule:
+        """Create or replace the schedule ``name``: enqueue ``task`` on a ``cron``
+        expression (read in ``timezone``; needs ``arque[cron]``) or ``every`` seconds.
+
+        Workers fire it, each run exactly once. The same definition again
+        changes nothing (its next run stays); another one replaces it. Returns
+        the schedule as stored. See docs/schedules.md.
+        """
+        timeout = self.task_timeout if task_timeout is None else task_timeout
+        timeout_ms = max(1, round(check_number("task_timeout", timeout) * 1000))
+        return await self._schedules.upsert(name, task, cron=cron, every=every, tz=timezone,
+                                            timeout_ms=timeout_ms, priority=priority, group=group)
+
+    async def unschedule(self, name: str) -> bool:
+        """Delete the schedule ``name`` (tasks it enqueued stay); False when there is none."""
+        return await self._schedules.remove(name)
+
+    async def schedules(self) -> list[Schedule]:
+        """Every schedule of the queue with its next run, by name."""
+        return await self._schedules.list()
+
+    async def fire_schedules(self) -> tuple[int, float | None]:
+        """Fire the due schedules once (workers do): ``(runs fired, seconds to the next)``."""
+        return await self._schedules.fire_due()
 
     # -- inspection and dead letters -----------------------------------------
 

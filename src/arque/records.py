@@ -23,6 +23,8 @@ class DeadReason(str, Enum):
     UNDECODABLE = "undecodable"
     #: failed for good on purpose (``Arque.fail``)
     REJECTED = "rejected"
+    #: cancelled on request (``Arque.cancel``): taken off the queue, or stopped while working
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,4 +113,11 @@ def task_stats(meta: dict[str, Any], state: str, delayed_now: bool) -> dict[str,
         "recoveries": int(meta.get("r", 0)),
         "error": meta.get("err"),
         "reason": meta.get("why"),
+        "progress": progress(meta),
     }
+
+
+def progress(meta: dict[str, Any]) -> Any:
+    """The last progress a handler reported (``ctx.progress``), decoded; None when none."""
+    raw = meta.get("p")
+    return None if raw is None else json.loads(raw)

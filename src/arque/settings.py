@@ -68,6 +68,8 @@ class QueueSettings:
     """Dead letters kept, by count (0: unbounded)."""
     failed_ttl: float = _setting(7 * 24 * 3600.0, ms=True)
     """Seconds a dead letter is kept (0: for ever)."""
+    result_ttl: float = _setting(0.0, ms=True)
+    """Seconds a handler's result is kept for ``Arque.result`` (0: results off)."""
 
     def __post_init__(self) -> None:
         for spec in fields(self):

@@ -29,24 +29,30 @@ from .wire import Packed
 
 __all__ = ["KEYS", "FirstCall", "Scripts", "source"]
 
-# The per-reason dead-letter indexes come last, in DeadReason order (see
-# includes/failed_indexes.lua), in every script that adds or removes dead letters;
-# only the queue's config follows them, in the scripts that read its settings.
+# The per-reason dead-letter indexes come after the state keys, in DeadReason
+# order (see includes/failed_indexes.lua), in every script that adds or removes
+# dead letters; then the queue's config, in the scripts that read its settings;
+# then the keys a script alone needs (dequeue's timer, fail's pending and
+# marker); then the keys of a task's life (includes/life_keys.lua), in every
+# script that ends a task.
 _BY_REASON = index_roles()
+_LIFE = ("cancelling", "waiting", "finished")
+_SCHEDULE = ("schedules", "schedules_due", "schedule_payloads")
 
 # The keys of each script, in KEYS order, by their role in QueueKeys.
 KEYS: dict[str, tuple[str, ...]] = {
     "enqueue": ("pending", "delayed", "tasks", "payloads", "marker"),
     "dequeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-                *_BY_REASON, "config", "timer"),
-    "release": ("working", "leases", "tasks", "payloads", "pending", "marker"),
+                *_BY_REASON, "config", "timer", *_LIFE),
+    "release": ("working", "leases", "tasks", "payloads", "pending", "marker", "failed",
+                *_BY_REASON, "config", *_LIFE, "results", "results_due"),
     "requeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-                *_BY_REASON, "config"),
-    "extend": ("working", "leases", "tasks"),
+                *_BY_REASON, "config", *_LIFE),
+    "extend": ("working", "leases", "tasks", "cancelling"),
     "fail": ("working", "leases", "tasks", "payloads", "failed", *_BY_REASON, "config", "pending",
-             "marker"),
+             "marker", *_LIFE),
     "sweep": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-              *_BY_REASON, "config"),
+              *_BY_REASON, "config", *_LIFE),
     "replay": ("failed", "tasks", "pending", "marker", *_BY_REASON),
     "purge": ("failed", "tasks", "payloads", *_BY_REASON),
     "stats": ("pending", "delayed", "working", "failed"),
@@ -61,6 +67,16 @@ KEYS: dict[str, tuple[str, ...]] = {
     "page_queue": ("pending", "delayed", "working", "leases", "tasks"),
     "search_failed": ("failed", "tasks", *_BY_REASON),
     "group_failed": ("failed", "tasks"),
+    "cancel": ("pending", "delayed", "working", "tasks", "payloads", "failed", *_BY_REASON,
+               "config", *_LIFE),
+    "progress": ("leases", "tasks", "cancelling"),
+    "result": ("tasks", "payloads", "failed", "results", "results_due", "waiting", "finished"),
+    "expire_results": ("results", "results_due"),
+    "schedule_upsert": _SCHEDULE,
+    "schedule_fire": (*_SCHEDULE, "pending", "tasks", "payloads", "marker"),
+    "schedule_due": ("schedules", "schedules_due"),
+    "schedule_list": ("schedules", "schedule_payloads"),
+    "schedule_remove": _SCHEDULE,
 }
 
 Arg = str | bytes | int | float

@@ -13,8 +13,12 @@
 -- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[12] failed_undecodable        ZSET
 -- KEYS[13] failed_rejected           ZSET
--- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
--- KEYS[15] timer     STRING  due time (ms) the time-keeping consumer waits for
+-- KEYS[14] failed_cancelled          ZSET
+-- KEYS[15] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[16] timer       STRING  due time (ms) the time-keeping consumer waits for
+-- KEYS[17] cancelling  SET     working ids asked to stop
+-- KEYS[18] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[19] finished    STREAM  ids of awaited tasks that finished
 -- ARGV[1] max_tasks      hand out at most this many
 -- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
@@ -37,22 +41,25 @@
 --@include unindex_failed
 --@include drop_failed
 --@include trim_failed
+--@include life_keys
+--@include finished
 --@include dead_letter
 --@include promote_due
 --@include queue_config
 --@include ready_since
 --@include grant_timer
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tasks, payloads, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[15]
+local tasks, payloads, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[16]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
   tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
-  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset',
-  timer, 'string'})
+  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[14], 'zset',
+  timer, 'string', KEYS[17], 'set', KEYS[18], 'hash', KEYS[19], 'stream'})
 if err then return err end
 local indexes = failed_indexes(9)
+local life = life_keys(17)
 
 local max_tasks = tonumber(ARGV[1])
-local working_limit, requeue_limit, max_failed = queue_config(KEYS[14],
+local working_limit, requeue_limit, max_failed = queue_config(KEYS[15],
   {'working_limit', 'requeue_limit', 'max_failed'}, {ARGV[2], ARGV[3], ARGV[4]})
 local now, time = now_ms()
 
@@ -87,10 +94,10 @@ while left > 0 and dead < DEAD_BUDGET do
     local meta
     if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
     if not raw then
-      dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
+      dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed, life)
       dead = dead + 1
     elseif meta['a'] >= requeue_limit then
-      dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+      dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed, life)
       dead = dead + 1
     else
       meta['a'] = meta['a'] + 1

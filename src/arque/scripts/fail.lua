@@ -10,15 +10,20 @@
 -- KEYS[8]  failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[9]  failed_undecodable        ZSET
 -- KEYS[10] failed_rejected           ZSET
--- KEYS[11] config                    HASH  the queue's stored settings; max_failed overrides ARGV[5]
--- KEYS[12] pending   LIST  ids ready to hand out
--- KEYS[13] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[11] failed_cancelled          ZSET
+-- KEYS[12] config                    HASH  the queue's stored settings; max_failed overrides ARGV[5]
+-- KEYS[13] pending     LIST    ids ready to hand out
+-- KEYS[14] marker      ZSET    wake-up flag for idle consumers
+-- KEYS[15] cancelling  SET     working ids asked to stop
+-- KEYS[16] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[17] finished    STREAM  ids of awaited tasks that finished
 -- ARGV[1] task_id
 -- ARGV[2] token       '' acts on the current hand-out
 -- ARGV[3] reason      why it failed: a DeadReason value ('rejected', 'undecodable', ...)
 -- ARGV[4] error       the failure, kept as the task's last error
 -- ARGV[5] max_failed  retention of dead letters by count (0: unbounded), where the config has none
--- returns 1 dead-lettered, 0 refused (stale token, not working, unknown);
+-- returns 1 dead-lettered (as 'cancelled' if it was being cancelled), 0 refused
+-- (stale token, not working, unknown);
 -- an error reply ARQUE_BADREASON, and nothing written, for another reason
 --@include now_ms
 --@include failed_indexes
@@ -27,15 +32,19 @@
 --@include unindex_failed
 --@include drop_failed
 --@include trim_failed
+--@include life_keys
+--@include finished
 --@include dead_letter
 --@include queue_config
 --@include wake
 local working, leases, tasks, payloads, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local pending, marker = KEYS[12], KEYS[13]
+local pending, marker = KEYS[13], KEYS[14]
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset',
-  KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', marker, 'zset'})
+  KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset',
+  marker, 'zset', KEYS[15], 'set', KEYS[16], 'hash', KEYS[17], 'stream'})
 if err then return err end
 local indexes = failed_indexes(6)
+local life = life_keys(15)
 if not indexes[ARGV[3]] then return redis.error_reply('ARQUE_BADREASON ' .. ARGV[3]) end
 
 local id, token = ARGV[1], ARGV[2]
@@ -44,8 +53,10 @@ local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
-local max_failed = queue_config(KEYS[11], {'max_failed'}, {ARGV[5]})
-dead_letter(failed, indexes, tasks, payloads, id, meta, ARGV[3], ARGV[4], now, max_failed)
+local max_failed = queue_config(KEYS[12], {'max_failed'}, {ARGV[5]})
+local reason = ARGV[3]
+if redis.call('SISMEMBER', life.cancelling, id) == 1 then reason = 'cancelled' end
+dead_letter(failed, indexes, tasks, payloads, id, meta, reason, ARGV[4], now, max_failed, life)
 -- A slot came free: a consumer held back by working_limit may take the next task.
 if redis.call('LLEN', pending) > 0 then wake(marker) end
 return 1

@@ -11,6 +11,7 @@
 -- KEYS[6] failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[7] failed_undecodable        ZSET
 -- KEYS[8] failed_rejected           ZSET
+-- KEYS[9]  failed_cancelled          ZSET
 -- ARGV[1] offset       how many (matching) dead letters to skip; ignored with a cursor
 -- ARGV[2] limit        at most this many
 -- ARGV[3] reason       '' for all; else only the dead letters of this reason

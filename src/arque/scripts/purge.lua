@@ -7,6 +7,7 @@
 -- KEYS[6]  failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[7]  failed_undecodable        ZSET
 -- KEYS[8]  failed_rejected           ZSET
+-- KEYS[9]  failed_cancelled          ZSET
 -- ARGV[1] task_id   '' for the oldest dead letters, up to limit
 -- ARGV[2] limit     at most this many per call
 -- ARGV[3] reason    '' for any; else only the dead letters of this reason (from its index)
@@ -18,7 +19,7 @@
 --@include pick_failed
 local failed, tasks, payloads = KEYS[1], KEYS[2], KEYS[3]
 local err = ensure_types({failed, 'zset', tasks, 'hash', payloads, 'hash',
-  KEYS[4], 'zset', KEYS[5], 'zset', KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset'})
+  KEYS[4], 'zset', KEYS[5], 'zset', KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset'})
 if err then return err end
 local indexes = failed_indexes(4)
 local reason = ARGV[3]

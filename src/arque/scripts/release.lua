@@ -1,33 +1,84 @@
--- release: acknowledge tasks as done; their keys are deleted. A hand-out whose
--- token is no longer current (a late holder) is refused and changes nothing.
+-- release: acknowledge tasks as done; their keys are deleted, and the result
+-- each handler returned is kept for result_ttl when results are on. A
+-- hand-out whose token is no longer current (a late holder) is refused and
+-- changes nothing; a task being cancelled is refused and dead-lettered
+-- 'cancelled' (its result is not kept).
 -- KEYS[1] working   ZSET  id -> lease deadline (ms)
 -- KEYS[2] leases    HASH  id -> delivery token
 -- KEYS[3] tasks     HASH  id -> metadata JSON
 -- KEYS[4] payloads  HASH  id -> payload
 -- KEYS[5] pending   LIST  ids ready to hand out
 -- KEYS[6] marker    ZSET  wake-up flag for idle consumers
--- ARGV[n], ARGV[n+1]  task_id, token ('' acts on the current hand-out)
+-- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[8]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[9]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[10] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[11] failed_undecodable        ZSET
+-- KEYS[12] failed_rejected           ZSET
+-- KEYS[13] failed_cancelled          ZSET
+-- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[15] cancelling  SET     working ids asked to stop
+-- KEYS[16] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[17] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[18] results      HASH  id -> the handler's return value, encoded
+-- KEYS[19] results_due  ZSET  id -> when its result expires (ms)
+-- ARGV[1] result_ttl     ms a result is kept (0: results off, nothing kept)
+-- ARGV[2] max_failed     retention of dead letters by count (0: unbounded)
+--                        (ARGV[1..2]: the caller's, used where the config stores none)
+-- ARGV[n], ARGV[n+1], ARGV[n+2]  task_id, token ('' acts on the current hand-out),
+--                        result (the encoded return value; '': none given, nothing kept)
 -- returns a list with, per task, 1 if released, 0 if refused
+--@include now_ms
+--@include failed_indexes
 --@include ensure_types
 --@include holds_lease
 --@include wake
-local working, leases, tasks, payloads, pending, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', marker, 'zset'})
+--@include unindex_failed
+--@include drop_failed
+--@include trim_failed
+--@include life_keys
+--@include finished
+--@include dead_letter
+--@include queue_config
+local working, leases, tasks, payloads = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local pending, marker, failed = KEYS[5], KEYS[6], KEYS[7]
+local results, results_due = KEYS[18], KEYS[19]
+local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash',
+  marker, 'zset', failed, 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset',
+  KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[15], 'set', KEYS[16], 'hash',
+  KEYS[17], 'stream', results, 'hash', results_due, 'zset'})
 if err then return err end
+local indexes = failed_indexes(8)
+local life = life_keys(15)
 
+local result_ttl, max_failed = queue_config(KEYS[14], {'result_ttl', 'max_failed'}, {ARGV[1], ARGV[2]})
+local now = nil
 local out = {}
 local freed = false
-for i = 1, #ARGV, 2 do
-  local id, token = ARGV[i], ARGV[i + 1]
-  if holds_lease(leases, id, token) then
+for i = 3, #ARGV, 3 do
+  local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if not holds_lease(leases, id, token) then
+    out[#out + 1] = 0
+  else
     redis.call('ZREM', working, id)
     redis.call('HDEL', leases, id)
-    redis.call('HDEL', tasks, id)
-    redis.call('HDEL', payloads, id)
     freed = true
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
+    if redis.call('SISMEMBER', life.cancelling, id) == 1 then
+      now = now or now_ms()
+      local meta = cjson.decode(redis.call('HGET', tasks, id))
+      dead_letter(failed, indexes, tasks, payloads, id, meta, 'cancelled', 'cancelled while working', now, max_failed, life)
+      out[#out + 1] = 0
+    else
+      redis.call('HDEL', tasks, id)
+      redis.call('HDEL', payloads, id)
+      if result_ttl > 0 and result ~= '' then
+        now = now or now_ms()
+        redis.call('HSET', results, id, result)
+        redis.call('ZADD', results_due, now + result_ttl, id)
+      end
+      finished(life, id)
+      out[#out + 1] = 1
+    end
   end
 end
 -- A slot came free: a consumer held back by working_limit may take the next task.

@@ -8,6 +8,7 @@
 -- KEYS[7]  failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[8]  failed_undecodable        ZSET
 -- KEYS[9]  failed_rejected           ZSET
+-- KEYS[10] failed_cancelled          ZSET
 -- ARGV[1] task_id  '' for the oldest dead letters, up to limit
 -- ARGV[2] limit    at most this many per call
 -- ARGV[3] reason   '' for any; else only the dead letters of this reason (from its index)
@@ -20,7 +21,7 @@
 --@include wake
 local failed, tasks, pending, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local err = ensure_types({failed, 'zset', tasks, 'hash', pending, 'list', marker, 'zset',
-  KEYS[5], 'zset', KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset'})
+  KEYS[5], 'zset', KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset'})
 if err then return err end
 local indexes = failed_indexes(5)
 local reason = ARGV[3]

@@ -13,7 +13,11 @@
 -- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[12] failed_undecodable        ZSET
 -- KEYS[13] failed_rejected           ZSET
--- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[14] failed_cancelled          ZSET
+-- KEYS[15] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[16] cancelling  SET     working ids asked to stop
+-- KEYS[17] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[18] finished    STREAM  ids of awaited tasks that finished
 -- ARGV[1] task_id
 -- ARGV[2] token          '' acts on the current hand-out
 -- ARGV[3] delay_ms       0: pending at once
@@ -22,7 +26,8 @@
 -- ARGV[6] max_failed     retention of dead letters by count (0: unbounded)
 --                        (ARGV[5..6]: the caller's, used where the config stores none)
 -- ARGV[7] count_attempt  1: a handled failure; 0: handed back unused (shutdown), the attempt is returned
--- returns 0 refused (stale token, not working, unknown), 1 requeued, 2 dead-lettered
+-- returns 0 refused (stale token, not working, unknown; or being cancelled: then it
+-- is dead-lettered 'cancelled'), 1 requeued, 2 dead-lettered
 --@include now_ms
 --@include failed_indexes
 --@include ensure_types
@@ -31,31 +36,41 @@
 --@include unindex_failed
 --@include drop_failed
 --@include trim_failed
+--@include life_keys
+--@include finished
 --@include dead_letter
 --@include queue_config
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
   tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
-  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset'})
+  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[14], 'zset',
+  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream'})
 if err then return err end
 local indexes = failed_indexes(9)
+local life = life_keys(16)
 
 local id, token, delay, last_error = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local count_attempt = ARGV[7] == '1'
-local requeue_limit, max_failed = queue_config(KEYS[14], {'requeue_limit', 'max_failed'}, {ARGV[5], ARGV[6]})
+local requeue_limit, max_failed = queue_config(KEYS[15], {'requeue_limit', 'max_failed'}, {ARGV[5], ARGV[6]})
 if not holds_lease(leases, id, token) then return 0 end
 
 local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
+if redis.call('SISMEMBER', life.cancelling, id) == 1 then
+  dead_letter(failed, indexes, tasks, payloads, id, meta, 'cancelled', 'cancelled while working', now, max_failed, life)
+  -- A slot came free: a consumer held back by working_limit may take the next task.
+  if redis.call('LLEN', pending) > 0 then wake(marker) end
+  return 0
+end
 if count_attempt then
   meta['q'] = meta['q'] + 1
   meta['rt'] = now
   if last_error ~= '' then meta['err'] = last_error end
   if meta['a'] >= requeue_limit then
-    dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed, life)
     -- A slot came free: a consumer held back by working_limit may take the next task.
     if redis.call('LLEN', pending) > 0 then wake(marker) end
     return 2

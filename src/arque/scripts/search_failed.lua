@@ -7,6 +7,7 @@
 -- KEYS[5]  failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[6]  failed_undecodable        ZSET
 -- KEYS[7]  failed_rejected           ZSET
+-- KEYS[8]  failed_cancelled          ZSET
 -- ARGV[1] cursor  rank (newest first) to start from
 -- ARGV[2] limit   at most this many matches
 -- ARGV[3] scan    look at most at this many dead letters

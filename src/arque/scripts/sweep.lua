@@ -14,7 +14,11 @@
 -- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
 -- KEYS[12] failed_undecodable        ZSET
 -- KEYS[13] failed_rejected           ZSET
--- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[14] failed_cancelled          ZSET
+-- KEYS[15] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[16] cancelling  SET     working ids asked to stop
+-- KEYS[17] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[18] finished    STREAM  ids of awaited tasks that finished
 -- ARGV[1] requeue_limit   a task is handed out at most this many times
 -- ARGV[2] recovery_limit  a task whose lease expired this many times is a poison pill
 --                         (0: the same as requeue_limit)
@@ -30,6 +34,8 @@
 --@include unindex_failed
 --@include drop_failed
 --@include trim_failed
+--@include life_keys
+--@include finished
 --@include dead_letter
 --@include promote_due
 --@include queue_config
@@ -37,11 +43,13 @@ local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
   tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
-  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset'})
+  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[14], 'zset',
+  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream'})
 if err then return err end
 local indexes = failed_indexes(9)
+local life = life_keys(16)
 
-local requeue_limit, recovery_limit, max_failed, failed_ttl = queue_config(KEYS[14],
+local requeue_limit, recovery_limit, max_failed, failed_ttl = queue_config(KEYS[15],
   {'requeue_limit', 'recovery_limit', 'max_failed', 'failed_ttl'}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})
 if recovery_limit <= 0 then recovery_limit = requeue_limit end
 local limit = tonumber(ARGV[5])
@@ -59,13 +67,17 @@ for _, id in ipairs(expired) do
   meta['rt'] = now
   meta['err'] = 'lease expired: the holder crashed or overran its task_timeout'
   if not raw then
-    dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed, life)
+    dead = dead + 1
+  elseif redis.call('SISMEMBER', life.cancelling, id) == 1 then
+    -- Its holder died after a cancel: the cancel is carried out, not a recovery.
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'cancelled', 'cancelled while working', now, max_failed, life)
     dead = dead + 1
   elseif meta['r'] >= recovery_limit then
-    dead_letter(failed, indexes, tasks, payloads, id, meta, 'poison_pill', nil, now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'poison_pill', nil, now, max_failed, life)
     dead = dead + 1
   elseif meta['a'] >= requeue_limit then
-    dead_letter(failed, indexes, tasks, payloads, id, meta, 'lease_expired', nil, now, max_failed)
+    dead_letter(failed, indexes, tasks, payloads, id, meta, 'lease_expired', nil, now, max_failed, life)
     dead = dead + 1
   else
     redis.call('HSET', tasks, id, cjson.encode(meta))

@@ -80,7 +80,11 @@ class Acker:
             self._wake.clear()
             return
         try:
-            applied = await self._queue.release_many([r.task_id for r in batch])
+            ids = [r.task_id for r in batch]
+            if self._queue.result_ttl > 0:
+                applied = await self._queue.release_many(ids, [r.result for r in batch])
+            else:
+                applied = await self._queue.release_many(ids)
         except FAILURES as exc:
             self._on_error()
             await asyncio.sleep(self._outage.failed(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..queue import TaskId
 from .state import InFlight, Record
@@ -64,6 +65,17 @@ class TaskContext:
         self._in_flight.set_limit(record, time.monotonic() + span)
         record.deadline = time.time() + self._clock_offset() + span
         return True
+
+    async def progress(self, value: Any) -> bool:
+        """Report this task's progress: any JSON value up to 16 KiB (``0.5``, ``{"done": 3}``).
+
+        ``get_task_stats(task_id)['progress']`` and ``arque task ID`` show it,
+        as the same value. Fenced by this hand-out: False when the lease was
+        lost. Raises ``InvalidArgument`` for a value that is not JSON or too
+        large, ``RedisUnavailable`` when Redis cannot be reached.
+        """
+        record = self._record
+        return await record.queue.progress(record.task_id, value)
 
     def __repr__(self) -> str:
         return f"TaskContext(task_id={str(self.task_id)!r}, attempt={self.attempt}, queue={self.queue!r})"

@@ -117,15 +117,19 @@ class Heartbeat:
     """The lease-renewing thread of a worker.
 
     ``queues[i]`` is queue ``i`` on a synchronous client;
-    ``interval()`` gives the seconds between beats (re-read each beat).
+    ``interval()`` gives the seconds between beats (re-read each beat);
+    ``on_cancel(record)`` is called (from this thread) for a task whose
+    renewal says it is being cancelled.
     """
 
     def __init__(
         self, in_flight: InFlight, queues: list[Arque], interval: Callable[[], float],
         name: str, episodes: Episodes, on_lost: Callable[[Record], None] | None = None,
+        on_cancel: Callable[[Record], object] | None = None,
     ) -> None:
         self._in_flight = in_flight
         self._on_lost = on_lost or (lambda record: None)
+        self._on_cancel = on_cancel
         self._queues = queues
         self._interval = interval
         self._stop = threading.Event()
@@ -194,7 +198,10 @@ class Heartbeat:
         for index, records in by_queue.items():
             deadlines = self._queues[index].extend_many_sync([r.task_id for r in records])
             for record, deadline in zip(records, deadlines):
-                if deadline:
+                if deadline < 0:  # being cancelled: not renewed, the handler must stop
+                    if self._on_cancel is not None and not record.cancelled:
+                        self._on_cancel(record)
+                elif deadline:
                     record.deadline = deadline
                 elif not record.lost:
                     self._in_flight.mark(record, lost=True)

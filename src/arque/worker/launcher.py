@@ -36,6 +36,7 @@ from .observing import LISTED_TASKS, Observing
 from .options import Backoff, Health
 from .outage import Episodes
 from .process import Handler, Processor
+from .schedule import Firer
 from .state import Counters, InFlight, Record, Slots, WorkerStats
 from .supervise import Supervisor
 from .sweep import Sweeper
@@ -75,7 +76,11 @@ class Worker:
     workers list keeps this worker without a refresh; ``metrics=True``:
     Prometheus on the health port's ``/metrics``; ``observers``:
     ``WorkerObserver``s of its events. See ``docs/workers.md`` and
-    ``docs/observability.md``.
+    ``docs/observability.md``. With ``schedules`` (the default) it fires the
+    due schedules of its queues (docs/schedules.md). A task cancelled while it
+    runs (``Arque.cancel``) has its handler cancelled within a heartbeat
+    interval. What a handler returns is kept when the queue keeps results
+    (``result_ttl``).
     """
 
     def __init__(
@@ -85,7 +90,7 @@ class Worker:
         sweep_interval: float | None = 5.0, batch_size: int | None = None,
         health: Health | None = None, name: str | None = None, heartbeat_client: Any = None,
         registry_ttl: float = DEFAULT_TTL, metrics: bool = False,
-        observers: Sequence[WorkerObserver] = (),
+        observers: Sequence[WorkerObserver] = (), schedules: bool = True,
     ) -> None:
         self._queues = [queue] if isinstance(queue, Arque) else list(queue)
         if not self._queues or not all(isinstance(q, Arque) for q in self._queues):
@@ -116,6 +121,7 @@ class Worker:
         self._observing = Observing(metrics=metrics, observers=observers,
                                     registry_ttl=check_number("registry_ttl", registry_ttl))
         self._events = self._observing.events
+        self._schedules = bool(schedules)
         self._counters = Counters()
         self._in_flight = InFlight()
         self._state = "created"
@@ -282,9 +288,12 @@ class Worker:
                                     self._counters, self._ackers, lambda: self._clock_offset,
                                     episodes, self._events)
         sync_queues = self._sync_queues()
+        processor, loop = self._processor, asyncio.get_running_loop()
         self._heartbeat = Heartbeat(self._in_flight, sync_queues, self._beat_interval,
                                     self._name, episodes,
-                                    lambda r: self._events.refused(r.queue.queue))
+                                    lambda r: self._events.refused(r.queue.queue),
+                                    on_cancel=lambda record: loop.call_soon_threadsafe(
+                                        processor.cancel, record))
         self._heartbeat.start()
         supervisor.spawn("the time-limit watchdog", self._processor.watchdog)
         heartbeat = self._heartbeat
@@ -300,6 +309,8 @@ class Worker:
             if self._sweep_interval is not None:
                 sweeper = Sweeper(queue, self._sweep_interval, self._counters, episodes)
                 supervisor.spawn(f"sweep of {name}", sweeper.run)
+            if self._schedules:
+                supervisor.spawn(f"schedules of {name}", Firer(queue, episodes).run)
         self._state = "running"
         self._observing.start(self._name, sync_queues, self._describe)
         logger.info("worker %s consuming %s with concurrency %d", self._name,

@@ -1,13 +1,15 @@
 """Processing: run the handler of one task under its time limit, then apply the outcome.
 
-Outcomes: success → batched release; ``Retry`` → requeue after its delay;
-``Fail`` → dead letter (``rejected``); any other exception or the time limit
-→ requeue after the backoff, the error kept as the task's last error;
-cancelled by shutdown → handed back unused. Each outcome is retried through
-a Redis episode (a lost connection, any error reply) until it is applied, or
-until ``FINISHED_HOLD`` seconds after the handler ended (when shutting down:
-the shutdown deadline); then the worker lets go and the lease brings the
-task back.
+Outcomes: success → batched release, with what the handler returned (kept
+when the queue keeps results; a result that cannot be encoded dead-letters
+the task ``rejected``); ``Retry`` → requeue after its delay; ``Fail`` → dead
+letter (``rejected``); any other exception or the time limit → requeue after
+the backoff, the error kept as the task's last error; cancelled by shutdown →
+handed back unused; cancelled on request (``Arque.cancel``) → dead letter
+``cancelled``. Each outcome is retried through a Redis episode (a lost
+connection, any error reply) until it is applied, or until ``FINISHED_HOLD``
+seconds after the handler ended (when shutting down: the shutdown deadline);
+then the worker lets go and the lease brings the task back.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ..errors import PayloadTooLarge, SerializationError
 from ..printable import printable
+from ..records import DeadReason
 from . import state
 from .ack import Acker
 from .context import TaskContext
@@ -48,6 +52,7 @@ class Verdict(enum.Enum):
     RAISED = "raised"
     TIMED_OUT = "timed_out"
     HANDED_BACK = "handed_back"
+    CANCELLED = "cancelled"
 
 
 def _uncancel(task: asyncio.Task[Any]) -> None:
@@ -55,6 +60,18 @@ def _uncancel(task: asyncio.Task[Any]) -> None:
     uncancel = getattr(task, "uncancel", None)
     if uncancel is not None:
         uncancel()
+
+
+def _unkeepable(record: Record) -> Exception | None:
+    """The error of a result the queue would keep but cannot encode, else None."""
+    if record.queue.result_ttl <= 0:
+        record.result = None  # not kept: not held on to either
+        return None
+    try:
+        record.queue.results.encode(str(record.task_id), record.result)
+    except (SerializationError, PayloadTooLarge) as exc:
+        return exc
+    return None
 
 
 def error_text(exc: BaseException) -> str:
@@ -103,9 +120,12 @@ class Processor:
             self._slots.give_back()
             self._in_flight.mark(record, finished=True)
         if verdict is Verdict.OK:
-            self._counters.processed += 1
-            self._ackers[record.queue_index].ack(record)
-            return
+            exc = _unkeepable(record)
+            if exc is None:
+                self._counters.processed += 1
+                self._ackers[record.queue_index].ack(record)
+                return
+            verdict = Verdict.RAISED
         try:
             await self._settle(record, verdict, exc)
         finally:
@@ -125,11 +145,13 @@ class Processor:
         record.handler = me
         self._active.add(record)
         try:
-            await self._handler(record.data, ctx)
+            record.result = await self._handler(record.data, ctx)
         except asyncio.CancelledError:
-            if not (record.timed_out or record.handed_back):
+            if not (record.timed_out or record.handed_back or record.cancelled):
                 raise
             _uncancel(me)
+            if record.cancelled:
+                return Verdict.CANCELLED, None
             return (Verdict.TIMED_OUT if record.timed_out else Verdict.HANDED_BACK), None
         except Exception as exc:  # noqa: BLE001 - any failure of the handler is its outcome
             return Verdict.RAISED, exc
@@ -147,18 +169,34 @@ class Processor:
                 if record.handler is not None:
                     record.handler.cancel()
 
+    def cancel(self, record: Record) -> None:
+        """Stop the handler of a task cancelled on request (from the heartbeat's reply)."""
+        if record.cancelled or record.finished:
+            return
+        record.cancelled = True
+        logger.warning("task %s cancelled on request: stopping its handler", record.task_id)
+        if record in self._active and record.handler is not None:
+            record.handler.cancel()
+
     async def _settle(self, record: Record, verdict: Verdict, exc: BaseException | None) -> None:
         task_id, queue = record.task_id, record.queue
+        if verdict is Verdict.CANCELLED:
+            if await self._apply(record, lambda: queue.fail(
+                    task_id, "cancelled while working", DeadReason.CANCELLED)):
+                self._counters.dead_lettered += 1
+                self._events.settled(queue.queue, task_id, "dead_lettered")
+            return
         if verdict is Verdict.HANDED_BACK:
             if await self._apply(record, lambda: queue.requeue(task_id, count_attempt=False)):
                 self._counters.handed_back += 1
                 self._events.settled(queue.queue, task_id, "cancelled")
             return
         self._counters.failed += 1
-        if isinstance(exc, Fail):
-            logger.warning("task %s rejected by its handler: %s", printable(task_id),
-                           printable(exc.reason))
-            if await self._apply(record, lambda: queue.fail(task_id, exc.reason)):
+        if isinstance(exc, (Fail, SerializationError, PayloadTooLarge)):
+            # Fail: rejected by its handler; the others: a result the queue cannot keep.
+            reason = exc.reason if isinstance(exc, Fail) else str(exc)
+            logger.warning("task %s rejected: %s", printable(task_id), printable(reason))
+            if await self._apply(record, lambda: queue.fail(task_id, reason)):
                 self._counters.dead_lettered += 1
                 self._events.settled(queue.queue, task_id, "dead_lettered")
             return

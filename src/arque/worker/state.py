@@ -47,6 +47,10 @@ class Record:
     """Cancelled by shutdown: give the task back unused."""
     timed_out: bool = False
     """Cancelled at its time limit: a failed attempt."""
+    cancelled: bool = False
+    """Cancelled on request (``Arque.cancel``): the task goes to dead letters."""
+    result: Any = None
+    """What the handler returned, released with the task (kept when results are on)."""
     deadline: float = 0.0
     """The lease end last known, epoch seconds (Redis clock)."""
     handler: asyncio.Future[Any] | None = field(default=None, repr=False)

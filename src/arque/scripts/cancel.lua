@@ -1,0 +1,64 @@
+-- cancel: take a task off the queue on request. A pending or delayed task
+-- goes to dead letters 'cancelled' at once; a working one is marked, so that
+-- its holder's heartbeat learns it must stop (extend replies -1), its late
+-- release or requeue is refused, and a sweep of its lease dead-letters it.
+-- KEYS[1] pending   LIST  ids ready to hand out
+-- KEYS[2] delayed   ZSET  id -> due time (ms)
+-- KEYS[3] working   ZSET  id -> lease deadline (ms)
+-- KEYS[4] tasks     HASH  id -> metadata JSON
+-- KEYS[5] payloads  HASH  id -> payload
+-- KEYS[6] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[7]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[8]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[9]  failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[10] failed_undecodable        ZSET
+-- KEYS[11] failed_rejected           ZSET
+-- KEYS[12] failed_cancelled          ZSET
+-- KEYS[13] config                    HASH  the queue's stored settings; max_failed overrides ARGV[2]
+-- KEYS[14] cancelling  SET     working ids asked to stop
+-- KEYS[15] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[16] finished    STREAM  ids of awaited tasks that finished
+-- ARGV[1] task_id
+-- ARGV[2] max_failed  retention of dead letters by count (0: unbounded), where the config has none
+-- returns 0 not cancelled (unknown, released, or a dead letter already),
+-- 1 dead-lettered 'cancelled' (it was pending or delayed), 2 marked (working)
+--@include now_ms
+--@include failed_indexes
+--@include ensure_types
+--@include unindex_failed
+--@include drop_failed
+--@include trim_failed
+--@include life_keys
+--@include finished
+--@include dead_letter
+--@include queue_config
+local pending, delayed, working, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local payloads, failed = KEYS[5], KEYS[6]
+local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', tasks, 'hash',
+  payloads, 'hash', failed, 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset',
+  KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[14], 'set', KEYS[15], 'hash',
+  KEYS[16], 'stream'})
+if err then return err end
+local indexes = failed_indexes(7)
+local life = life_keys(14)
+
+local id = ARGV[1]
+local max_failed = queue_config(KEYS[13], {'max_failed'}, {ARGV[2]})
+local raw = redis.call('HGET', tasks, id)
+if not raw or redis.call('ZSCORE', failed, id) then return 0 end
+if redis.call('ZSCORE', working, id) then
+  redis.call('SADD', life.cancelling, id)
+  return 2
+end
+local where
+if redis.call('ZREM', delayed, id) == 1 then
+  where = 'delayed'
+else
+  -- O(length of pending): a cancel is rare, and the list keeps hand-outs O(1).
+  redis.call('LREM', pending, 1, id)
+  where = 'pending'
+end
+local now = now_ms()
+dead_letter(failed, indexes, tasks, payloads, id, cjson.decode(raw), 'cancelled',
+  'cancelled while ' .. where, now, max_failed, life)
+return 1
