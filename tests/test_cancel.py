@@ -1,0 +1,168 @@
+"""Cancellation: pending, delayed and working tasks, with live, late and killed holders."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from arque import Arque, DeadReason, TaskFailed
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER_APP = ROOT / "tests" / "worker_app.py"
+
+
+async def assert_cancelled(queue: Arque, task_id: str, where: str) -> None:
+    letter = await queue.get_failed(task_id)
+    assert letter is not None, f"{task_id} is not a dead letter"
+    assert (letter.reason, letter.error) == ("cancelled", f"cancelled while {where}")
+    page = await queue.list_failed(reason=DeadReason.CANCELLED)
+    assert task_id in [d.task_id for d in page]
+
+
+async def test_cancel_pending(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue_many(["a", "b", "c"], task_ids=["a", "b", "c"])
+    assert await queue.cancel("b")
+    assert (await queue.stats()).pending == 2
+    await assert_cancelled(queue, "b", "pending")
+    taken = [str((await queue.dequeue())[0]) for _ in range(2)]
+    assert taken == ["a", "c"]
+    assert await queue.dequeue(timeout=0.1) == (None, None)
+    # A dead letter like any other: it can be replayed.
+    assert await queue.replay_failed("b") == 1
+    assert str((await queue.dequeue())[0]) == "b"
+
+
+async def test_cancel_delayed(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("later", task_id="d", delay=0.3)
+    assert await queue.cancel("d")
+    stats = await queue.stats()
+    assert (stats.delayed, stats.failed) == (0, 1)
+    await assert_cancelled(queue, "d", "delayed")
+    await asyncio.sleep(0.4)
+    assert await queue.dequeue(timeout=0.1) == (None, None)  # it never comes due
+
+
+async def test_cancel_of_unknown_finished_or_dead_is_false(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    assert not await queue.cancel("nothing")
+    await queue.enqueue("x", task_id="x")
+    task_id, _ = await queue.dequeue()
+    assert await queue.release(task_id)
+    assert not await queue.cancel("x")
+    await queue.enqueue("y", task_id="y")
+    assert await queue.cancel("y")
+    assert not await queue.cancel("y")  # a dead letter already
+    assert (await queue.stats()).failed == 1
+
+
+async def test_cancel_working_refuses_the_holders_release(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name, result_ttl=60)
+    await queue.enqueue("x", task_id="w")
+    task_id, _ = await queue.dequeue()
+    assert await queue.cancel("w")
+    assert (await queue.stats()).working == 1  # marked: its holder is told, not robbed
+    assert not await queue.extend(task_id)  # the heartbeat's reply: stop
+    assert not await queue.release(task_id, result="too late")
+    await assert_cancelled(queue, "w", "working")
+    with pytest.raises(TaskFailed):
+        await queue.result("w")
+    assert await redis.scard(queue.keys.cancelling) == 0
+
+
+async def test_cancel_working_refuses_the_holders_requeue(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("x", task_id="w")
+    task_id, _ = await queue.dequeue()
+    assert await queue.cancel("w")
+    assert not await queue.requeue(task_id, delay=1)
+    await assert_cancelled(queue, "w", "working")
+    assert (await queue.stats()).delayed == 0
+
+
+async def test_running_handler_is_cancelled_within_a_heartbeat(
+    redis_url: str, redis: aioredis.Redis, queue_name: str, tmp_path: Path
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    log = tmp_path / "worker.log"
+    proc = subprocess.Popen([sys.executable, str(WORKER_APP), redis_url, queue_name, str(log),
+                             "5", "2"], cwd=ROOT)
+    try:
+        # A lease of 1 s: the worker renews it about every 1/3 s.
+        await queue.enqueue({"sleep": 60}, task_id="long", task_timeout=1)
+        await _wait_for_line(log, "start long 1")
+        asked = time.monotonic()
+        assert await queue.cancel("long")
+        while await queue.get_failed("long") is None:
+            assert time.monotonic() - asked < 10, "the worker did not stop the task"
+            await asyncio.sleep(0.02)
+        await assert_cancelled(queue, "long", "working")
+        assert "done long" not in log.read_text()  # the handler was stopped, not finished
+        assert (await queue.stats()).working == 0
+        assert proc.poll() is None  # the worker goes on
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+HOLDER = textwrap.dedent("""
+    import asyncio, sys
+    import redis.asyncio as aioredis
+    from arque import Arque
+
+    async def main():
+        client = aioredis.Redis.from_url(sys.argv[1])
+        queue = Arque(client, queue=sys.argv[2])
+        task_id, _ = await queue.dequeue()
+        print("holding", task_id, flush=True)
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+""")
+
+
+async def test_holder_killed_after_the_cancel(
+    redis_url: str, redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("x", task_id="held", task_timeout=0.5)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, redis_url, queue_name],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout is not None
+        line = await asyncio.get_running_loop().run_in_executor(None, holder.stdout.readline)
+        assert line.strip() == "holding held"
+        assert await queue.cancel("held")
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    await asyncio.sleep(0.6)  # its lease runs out
+    await queue.sweep()
+    await assert_cancelled(queue, "held", "working")
+    assert await queue.dequeue(timeout=0.2) == (None, None)  # not handed out again
+    assert await redis.scard(queue.keys.cancelling) == 0
+
+
+async def _wait_for_line(log: Path, line: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and line in log.read_text().splitlines()):
+        assert time.monotonic() < deadline, f"no {line!r} in the worker's log"
+        await asyncio.sleep(0.02)

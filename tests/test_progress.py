@@ -1,0 +1,97 @@
+"""Progress: reported by a running handler, fenced by its hand-out, shown as the same value."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from arque import Arque, InvalidArgument, Worker
+from arque.progress import MAX_PROGRESS
+from arque.worker import TaskContext
+from helpers import wait_until
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    task = asyncio.ensure_future(worker.run())
+    try:
+        await wait_until(lambda: worker.stats().state != "created" or task.done())
+        yield worker
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_progress_is_visible_while_the_task_runs(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    step = asyncio.Event()
+    reported: list[bool] = []
+
+    async def handler(data: Any, ctx: TaskContext) -> None:
+        reported.append(await ctx.progress(0.5))
+        await step.wait()
+        step.clear()
+        reported.append(await ctx.progress({"done": 3, "of": 4, "note": "almost"}))
+        await step.wait()
+
+    task_id = await queue.enqueue("work")
+    assert (await queue.get_task_stats(task_id) or {})["progress"] is None
+    async with running(Worker(queue, handler, sweep_interval=None)):
+        await wait_until(lambda: reported == [True], 10)
+        stats = await queue.get_task_stats(task_id)
+        assert stats is not None and stats["state"] == "working"
+        assert stats["progress"] == 0.5 and isinstance(stats["progress"], float)
+        step.set()
+        await wait_until(lambda: len(reported) == 2, 10)
+        stats = await queue.get_task_stats(task_id)
+        assert stats is not None
+        assert stats["progress"] == {"done": 3, "of": 4, "note": "almost"}
+        step.set()
+    assert reported == [True, True]
+
+
+async def test_progress_is_fenced_by_the_hand_out(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, task_timeout=0.2)
+    await queue.enqueue("x", task_id="t")
+    first, _ = await queue.dequeue()
+    assert await queue.progress(first, 1)
+    await asyncio.sleep(0.3)
+    await queue.sweep()
+    second, _ = await queue.dequeue()
+    assert not await queue.progress(first, 99)  # a stale holder
+    assert await queue.progress(second, [2, "b"])
+    stats = await queue.get_task_stats("t")
+    assert stats is not None and stats["progress"] == [2, "b"]
+    assert await queue.release(second)
+    assert not await queue.progress("t", 3)  # finished: refused, nothing written
+    assert await queue.get_task_stats("t") is None
+
+
+async def test_bad_progress_is_refused_and_nothing_written(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("x", task_id="t")
+    task_id, _ = await queue.dequeue()
+    for bad in (object(), float("nan"), "x" * MAX_PROGRESS):
+        with pytest.raises(InvalidArgument):
+            await queue.progress(task_id, bad)
+    stats = await queue.get_task_stats("t")
+    assert stats is not None and stats["progress"] is None
+
+
+async def test_progress_stays_with_a_dead_letter(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("x", task_id="t")
+    task_id, _ = await queue.dequeue()
+    assert await queue.progress(task_id, 0.75)
+    assert await queue.fail(task_id, "gave up")
+    stats = await queue.get_task_stats("t")
+    assert stats is not None and (stats["state"], stats["progress"]) == ("failed", 0.75)
