@@ -152,7 +152,8 @@ class Schedules:
         first = next_run(definition, now_ms)
         _, version, run_ms = await self._scripts.call(
             "schedule_upsert", [name, json.dumps(definition), payload, first])
-        return self._record({**definition, "v": int(version), "n": int(run_ms)}, payload)
+        return self._record({**definition, "v": int(version), "n": int(run_ms)}, task,
+                            decoded=True)
 
     async def remove(self, name: str) -> bool:
         """Delete schedule ``name``; False when there is none."""
@@ -165,9 +166,9 @@ class Schedules:
                  for i in range(0, len(reply), 3)]
         return sorted(found, key=lambda s: s.name)
 
-    def _record(self, d: dict[str, Any], payload: Any) -> Schedule:
+    def _record(self, d: dict[str, Any], payload: Any, *, decoded: bool = False) -> Schedule:
         try:
-            data = self._loads(payload)
+            data = payload if decoded else self._loads(payload)
         except Exception:  # noqa: BLE001 - show what is stored when it cannot be decoded
             data = payload
         return Schedule(

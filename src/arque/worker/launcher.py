@@ -135,6 +135,7 @@ class Worker:
         self._episodes = Episodes(logger, f"worker {self._name}")
         self._supervisor = Supervisor(self._name, self._counters, self._give_up)
         self._failure: str | None = None
+        self._firers: list[asyncio.Task[None]] = []
         self._fetchers: list[tuple[Fetcher, asyncio.Task[None]]] = []
         self._ackers: list[Acker] = []
         self._processor: Processor | None = None
@@ -310,7 +311,8 @@ class Worker:
                 sweeper = Sweeper(queue, self._sweep_interval, self._counters, episodes)
                 supervisor.spawn(f"sweep of {name}", sweeper.run)
             if self._schedules:
-                supervisor.spawn(f"schedules of {name}", Firer(queue, episodes).run)
+                self._firers.append(
+                    supervisor.spawn(f"schedules of {name}", Firer(queue, episodes).run))
         self._state = "running"
         self._observing.start(self._name, sync_queues, self._describe)
         logger.info("worker %s consuming %s with concurrency %d", self._name,
@@ -425,6 +427,8 @@ class Worker:
         self._processor.give_up_at = give_up
         for fetcher, _ in self._fetchers:
             fetcher.quiet()
+        for firer in self._firers:  # a worker that takes no more work fires no more runs
+            firer.cancel()
         logger.info("worker %s draining: %d tasks in flight", self._name, self._processor.running)
         if self._runs:
             await asyncio.wait(set(self._runs), timeout=self._grace_period)
