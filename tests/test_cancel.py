@@ -101,8 +101,7 @@ async def test_running_handler_is_cancelled_within_a_heartbeat(
 ) -> None:
     queue = Arque(redis, queue=queue_name)
     log = tmp_path / "worker.log"
-    proc = subprocess.Popen([sys.executable, str(WORKER_APP), redis_url, queue_name, str(log),
-                             "5", "2"], cwd=ROOT)
+    proc = _spawn(str(WORKER_APP), redis_url, queue_name, str(log), "5", "2")
     try:
         # A lease of 1 s: the worker renews it about every 1/3 s.
         await queue.enqueue({"sleep": 60}, task_id="long", task_timeout=1)
@@ -142,8 +141,7 @@ async def test_holder_killed_after_the_cancel(
 ) -> None:
     queue = Arque(redis, queue=queue_name)
     await queue.enqueue("x", task_id="held", task_timeout=0.5)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, redis_url, queue_name],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    holder = _spawn("-c", HOLDER, redis_url, queue_name, stdout=subprocess.PIPE)
     try:
         assert holder.stdout is not None
         line = await asyncio.get_running_loop().run_in_executor(None, holder.stdout.readline)
@@ -161,8 +159,22 @@ async def test_holder_killed_after_the_cancel(
     assert await redis.scard(queue.keys.cancelling) == 0
 
 
+def _spawn(*args: str, stdout: int | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, *args], stdout=stdout, text=True, cwd=ROOT)
+
+
 async def _wait_for_line(log: Path, line: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not (log.exists() and line in log.read_text().splitlines()):
         assert time.monotonic() < deadline, f"no {line!r} in the worker's log"
         await asyncio.sleep(0.02)
+
+
+async def test_cli_cancel(redis_url: str, redis: aioredis.Redis, queue_name: str) -> None:
+    from test_cli import cli, ok, on, one_line_error
+
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("x", task_id="c1")
+    assert ok(*on(redis_url, queue_name, "cancel", "c1")).strip() == "cancelled c1"
+    await assert_cancelled(queue, "c1", "pending")
+    one_line_error(cli(*on(redis_url, queue_name, "cancel", "c1")), 1)

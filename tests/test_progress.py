@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -95,3 +96,19 @@ async def test_progress_stays_with_a_dead_letter(redis: aioredis.Redis, queue_na
     assert await queue.fail(task_id, "gave up")
     stats = await queue.get_task_stats("t")
     assert stats is not None and (stats["state"], stats["progress"]) == ("failed", 0.75)
+
+
+async def test_cli_task_shows_progress(
+    redis_url: str, redis: aioredis.Redis, queue_name: str
+) -> None:
+    from test_cli import cli, ok, on, one_line_error
+
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("x", task_id="t")
+    task_id, _ = await queue.dequeue()
+    assert await queue.progress(task_id, {"done": 0.5})
+    shown = json.loads(ok(*on(redis_url, queue_name, "task", "t", "--json")))
+    assert (shown["state"], shown["progress"]) == ("working", {"done": 0.5})
+    assert 'progress               {"done": 0.5}' in ok(*on(redis_url, queue_name, "task", "t"))
+    assert await queue.release(task_id)
+    one_line_error(cli(*on(redis_url, queue_name, "task", "t")), 1)

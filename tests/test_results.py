@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -215,3 +216,16 @@ async def test_results_off_handler_may_return_anything(
 def test_result_ttl_is_checked(redis: aioredis.Redis) -> None:
     with pytest.raises(InvalidArgument):
         Arque(redis, result_ttl=-1)
+
+
+async def test_cli_result(redis_url: str, redis: aioredis.Redis, queue_name: str) -> None:
+    from test_cli import cli, ok, on, one_line_error
+
+    queue = Arque(redis, queue=queue_name, result_ttl=60)
+    await queue.enqueue("x", task_id="r")
+    task_id, _ = await queue.dequeue()
+    line = one_line_error(cli(*on(redis_url, queue_name, "result", "r", "--timeout", "0.2")), 1)
+    assert "did not finish in time" in line
+    assert await queue.release(task_id, result={"rows": 3})
+    assert json.loads(ok(*on(redis_url, queue_name, "result", "r"))) == {"rows": 3}
+    one_line_error(cli(*on(redis_url, queue_name, "result", "unknown")), 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -104,7 +105,7 @@ async def test_each_run_fires_once_however_many_firers(
     await asyncio.gather(*(fire(q) for q in firers), consume())
     assert len(seen) == len(set(seen)) >= 10
     runs = sorted(run_ms(t) for t in seen)
-    assert all(b - a == 100 for a, b in zip(runs, runs[1:])), "a run was skipped"
+    assert all(b - a == 100 for a, b in itertools.pairwise(runs)), "a run was skipped"
     assert all(t == task_id_of("fast", run_ms(t)) for t in seen)
 
 
@@ -241,7 +242,7 @@ async def test_three_workers_one_killed_fire_each_run_once(
     runs = sorted(run_ms(t) for t in counts)
     assert len(runs) >= 9, counts
     assert all(count == 1 for count in counts.values()), f"a run ran twice: {counts}"
-    assert all(b - a == 1000 for a, b in zip(runs, runs[1:])), f"a run was missed: {runs}"
+    assert all(b - a == 1000 for a, b in itertools.pairwise(runs)), f"a run was missed: {runs}"
     assert (stats.pending, stats.working, stats.delayed, stats.failed) == (0, 0, 0, 0)
 
 
@@ -256,3 +257,25 @@ async def _until_half_second(client: aioredis.Redis) -> None:
     """Sleep until the Redis clock is half way between two whole seconds."""
     _, micros = await client.time()
     await asyncio.sleep(((500_000 - micros) % 1_000_000) / 1e6)
+
+
+def test_cli_schedules_add_list_remove(redis_url: str, queue_name: str) -> None:
+    from test_cli import cli, ok, on, one_line_error
+
+    added = json.loads(ok(*on(redis_url, queue_name, "schedules", "add", "cleanup",
+                                '{"days": 30}', "--every", "3600", "--json")))
+    assert (added["name"], added["every"], added["version"]) == ("cleanup", 3600.0, 1)
+    assert "report: cron '0 9 * * 1-5' (Europe/Paris), next run" in ok(
+        *on(redis_url, queue_name, "schedules", "add", "report", "{}", "--cron", "0 9 * * 1-5",
+            "--timezone", "Europe/Paris"))
+    listed = json.loads(ok(*on(redis_url, queue_name, "schedules", "list", "--json")))
+    assert [s["name"] for s in listed["schedules"]] == ["cleanup", "report"]
+    assert listed["schedules"][0]["data"] == {"days": 30}
+    text = ok(*on(redis_url, queue_name, "schedules", "list"))
+    assert "cleanup  next " in text and "every 3600 s" in text
+    assert "removed schedule 'cleanup'" in ok(*on(redis_url, queue_name, "schedules", "remove",
+                                                   "cleanup"))
+    one_line_error(cli(*on(redis_url, queue_name, "schedules", "remove", "cleanup")), 1)
+    assert cli(*on(redis_url, queue_name, "schedules", "add", "x", "{}")).returncode == 2
+    one_line_error(cli(*on(redis_url, queue_name, "schedules", "add", "x", "{}", "--cron",
+                           "nonsense")), 2)

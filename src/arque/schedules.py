@@ -83,7 +83,7 @@ def next_run(definition: dict[str, Any], after_ms: int) -> int:
     start = datetime.fromtimestamp(after_ms / 1000, zone)
     runs = _cron(definition["cron"], start)
     while True:
-        run_ms = int(round(next(runs).timestamp() * 1000))
+        run_ms: int = round(next(runs).timestamp() * 1000)
         if run_ms > after_ms:
             return run_ms
 

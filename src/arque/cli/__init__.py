@@ -1,9 +1,9 @@
 """The ``arque`` command: thin, over the public API. Needs ``pip install 'arque[cli]'``.
 
 One module per command (``_worker``, ``_workers``, ``_stats``, ``_failed``,
-``_config``, ``_tasks``, ``_metrics``, ``_web``, ``_demo``, ``_acl``); ``_base`` holds
-what they share: the connection options, exit codes and the one-line errors. See
-``docs/cli.md``.
+``_config``, ``_tasks``, ``_schedules``, ``_life``, ``_metrics``, ``_web``,
+``_demo``, ``_acl``); ``_base`` holds what they share: the connection options,
+exit codes and the one-line errors. See ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from ._base import EXIT_CODES, ArqueGroup, group_options
 from ._config import config
 from ._demo import demo
 from ._failed import failed
+from ._life import cancel, result, task
 from ._metrics import metrics
+from ._schedules import schedules
 from ._stats import stats
 from ._tasks import enqueue, sweep
 from ._web import web
@@ -37,5 +39,6 @@ def arque() -> None:
     """
 
 
-for _command in (worker, workers, stats, failed, config, enqueue, sweep, metrics, web, demo, acl):
+for _command in (worker, workers, stats, failed, config, enqueue, sweep, schedules, task, cancel,
+                 result, metrics, web, demo, acl):
     arque.add_command(_command)
