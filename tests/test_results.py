@@ -229,3 +229,19 @@ async def test_cli_result(redis_url: str, redis: aioredis.Redis, queue_name: str
     assert await queue.release(task_id, result={"rows": 3})
     assert json.loads(ok(*on(redis_url, queue_name, "result", "r"))) == {"rows": 3}
     one_line_error(cli(*on(redis_url, queue_name, "result", "unknown")), 1)
+
+
+async def test_result_ttl_is_the_queues_setting(redis: aioredis.Redis, queue_name: str) -> None:
+    owner = Arque(redis, queue=queue_name, result_ttl=60)
+    assert (await owner.settings()).result_ttl == 60  # stored with the queue
+    bare = Arque(redis, queue=queue_name)  # a worker started without it applies the owner's
+    task_id = await owner.enqueue("x")
+
+    async def handler(data: Any, ctx: TaskContext) -> Any:
+        return "kept"
+
+    async with running(Worker(bare, handler, sweep_interval=None)):
+        assert await asyncio.wait_for(bare.result(task_id), 10) == "kept"
+    assert bare.result_ttl == 60
+    await owner.configure(result_ttl=None)  # back to the default: off
+    assert (await bare.settings()).result_ttl == 0

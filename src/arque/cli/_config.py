@@ -94,7 +94,8 @@ def set_(settings: Settings, assignments: tuple[str, ...]) -> None:
     """Store settings with the queue: every client applies them from its next call.
 
     NAME is one of working_limit, requeue_limit, recovery_limit, max_failed,
-    failed_ttl (seconds; 0 keeps dead letters for ever).
+    failed_ttl (seconds; 0 keeps dead letters for ever), result_ttl (seconds a
+    handler's result is kept; 0: off).
 
     \b
     Example:
