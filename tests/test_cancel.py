@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -178,3 +180,16 @@ async def test_cli_cancel(redis_url: str, redis: aioredis.Redis, queue_name: str
     assert ok(*on(redis_url, queue_name, "cancel", "c1")).strip() == "cancelled c1"
     await assert_cancelled(queue, "c1", "pending")
     one_line_error(cli(*on(redis_url, queue_name, "cancel", "c1")), 1)
+
+
+@pytest.mark.cluster
+async def test_cancel_on_a_cluster(cluster_client: Any) -> None:
+    queue = Arque(cluster_client, queue=f"cluster-{uuid.uuid4().hex}")
+    await queue.enqueue_many(["a", "b"], task_ids=["a", "b"])
+    assert await queue.cancel("a")
+    task_id, _ = await queue.dequeue()
+    assert await queue.cancel("b")
+    assert not await queue.extend(task_id)
+    assert not await queue.release(task_id)
+    await assert_cancelled(queue, "a", "pending")
+    await assert_cancelled(queue, "b", "working")

@@ -31,8 +31,9 @@ def _queue() -> str:
 def test_every_key_of_a_queue_hashes_to_one_slot() -> None:
     for prefix, queue in (("arque", "default"), ("app", "emails"), ("x", "a:b-c.d"), ("p", "é")):
         names = list(QueueKeys.for_queue(prefix, queue).names().values())
-        # 8 task keys, config and timer, one dead-letter index per reason, 3 keys of the workers.
-        assert len(set(names)) == len(names) == 10 + 5 + 3
+        # 8 task keys, config and timer, one dead-letter index per reason, 3 keys of
+        # the workers, and 8 of cancellation, results and schedules.
+        assert len(set(names)) == len(names) == 10 + len(DeadReason) + 3 + 8
         slots = {key_slot(name.encode()) for name in names}
         assert slots == {key_slot(queue.encode())}, (prefix, queue, slots)
 

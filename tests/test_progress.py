@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -112,3 +113,13 @@ async def test_cli_task_shows_progress(
     assert 'progress               {"done": 0.5}' in ok(*on(redis_url, queue_name, "task", "t"))
     assert await queue.release(task_id)
     one_line_error(cli(*on(redis_url, queue_name, "task", "t")), 1)
+
+
+@pytest.mark.cluster
+async def test_progress_on_a_cluster(cluster_client: Any) -> None:
+    queue = Arque(cluster_client, queue=f"cluster-{uuid.uuid4().hex}")
+    await queue.enqueue("x", task_id="p")
+    task_id, _ = await queue.dequeue()
+    assert await queue.progress(task_id, 0.25)
+    stats = await queue.get_task_stats("p")
+    assert stats is not None and stats["progress"] == 0.25

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -245,3 +246,16 @@ async def test_result_ttl_is_the_queues_setting(redis: aioredis.Redis, queue_nam
     assert bare.result_ttl == 60
     await owner.configure(result_ttl=None)  # back to the default: off
     assert (await bare.settings()).result_ttl == 0
+
+
+@pytest.mark.cluster
+async def test_results_on_a_cluster(cluster_client: Any) -> None:
+    queue = Arque(cluster_client, queue=f"cluster-{uuid.uuid4().hex}", result_ttl=60)
+    await queue.enqueue("x", task_id="r")
+    waiter = asyncio.ensure_future(queue.result("r"))
+    await asyncio.sleep(0.1)
+    task_id, _ = await queue.dequeue()
+    assert await queue.release(task_id, result={"on": "cluster"})
+    assert await asyncio.wait_for(waiter, 5) == {"on": "cluster"}
+    with pytest.raises(ResultNotFound):
+        await queue.result("unknown")

@@ -279,3 +279,16 @@ def test_cli_schedules_add_list_remove(redis_url: str, queue_name: str) -> None:
     assert cli(*on(redis_url, queue_name, "schedules", "add", "x", "{}")).returncode == 2
     one_line_error(cli(*on(redis_url, queue_name, "schedules", "add", "x", "{}", "--cron",
                            "nonsense")), 2)
+
+
+@pytest.mark.cluster
+async def test_schedules_on_a_cluster(cluster_client: Any) -> None:
+    queue = Arque(cluster_client, queue=f"cluster-{uuid.uuid4().hex}")
+    await queue.schedule("c", {"n": 1}, every=0.1)
+    await asyncio.sleep(0.25)
+    fired, _ = await queue.fire_schedules()
+    assert fired == 1
+    task_id, data = await queue.dequeue()
+    assert str(task_id).startswith("schedule:c:") and data == {"n": 1}
+    assert [s.name for s in await queue.schedules()] == ["c"]
+    assert await queue.unschedule("c")

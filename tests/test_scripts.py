@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from importlib import resources
 
@@ -64,3 +65,27 @@ async def test_survives_script_flush(redis: aioredis.Redis, queue_name: str) -> 
     await redis.script_flush()
     assert await queue.fail(task_id, "no")
     assert (await queue.get_stats())["failed"] == 1
+
+
+async def test_life_scripts_survive_script_flush(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, result_ttl=60)
+    await queue.schedule("s", "tick", every=0.05)
+    await redis.script_flush()
+    assert [s.name for s in await queue.schedules()] == ["s"]
+    await asyncio.sleep(0.1)
+    await redis.script_flush()
+    assert (await queue.fire_schedules())[0] == 1
+    await redis.script_flush()
+    assert await queue.unschedule("s")
+    task_id, _ = await queue.dequeue()
+    await redis.script_flush()
+    assert await queue.progress(task_id, 0.5)
+    await redis.script_flush()
+    assert await queue.release(task_id, result="r")
+    await redis.script_flush()
+    assert await queue.result(str(task_id)) == "r"
+    await redis.script_flush()
+    assert await queue.sweep() == 0  # expire_results too
+    await queue.enqueue("c", task_id="c")
+    await redis.script_flush()
+    assert await queue.cancel("c")
