@@ -259,3 +259,19 @@ async def test_results_on_a_cluster(cluster_client: Any) -> None:
     assert await asyncio.wait_for(waiter, 5) == {"on": "cluster"}
     with pytest.raises(ResultNotFound):
         await queue.result("unknown")
+
+
+async def test_results_are_bounded_by_count(redis: aioredis.Redis, queue_name: str) -> None:
+    queue = Arque(redis, queue=queue_name, result_ttl=60, max_results=3)
+    for n in range(5):
+        await queue.enqueue(n, task_id=f"t{n}")
+        task_id, _ = await queue.dequeue()
+        assert await queue.release(task_id, result=n)
+    assert await redis.hlen(queue.keys.results) == 3
+    with pytest.raises(ResultNotFound):
+        await queue.result("t0")  # the oldest went first
+    assert [await queue.result(f"t{n}") for n in (2, 3, 4)] == [2, 3, 4]
+    await queue.configure(max_results=1)  # lowered: the sweep trims the backlog
+    await queue.sweep()
+    assert await redis.hlen(queue.keys.results) == 1
+    assert await queue.result("t4") == 4

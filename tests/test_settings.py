@@ -333,7 +333,8 @@ def test_settings_object_is_frozen_and_checked() -> None:
     with pytest.raises(InvalidArgument):
         QueueSettings(max_failed=-1)
     assert QueueSettings.names() == (
-        "working_limit", "requeue_limit", "recovery_limit", "max_failed", "failed_ttl", "result_ttl")
+        "working_limit", "requeue_limit", "recovery_limit", "max_failed", "failed_ttl", "result_ttl",
+        "max_results")
 
 
 # -- the CLI -----------------------------------------------------------------------

@@ -97,10 +97,10 @@ class Arque:
     ``durability.py``; not on a cluster client).
 
     The limits ``working_limit``, ``requeue_limit``, ``recovery_limit``,
-    ``max_failed``, ``failed_ttl`` (or the seed's ``stats_ttl``) and
-    ``result_ttl`` belong to the queue: those given here are stored with the queue before this
-    instance's first script, those left out are not, and every script applies
-    the stored ones, so an ``Arque(redis)`` elsewhere follows them. The
+    ``max_failed``, ``failed_ttl`` (or the seed's ``stats_ttl``),
+    ``result_ttl`` and ``max_results`` belong to the queue: those given here
+    are stored with the queue before this instance's first script, those left
+    out are not, and every script applies the stored ones, so an ``Arque(redis)`` elsewhere follows them. The
     attributes of the same names hold the effective values as last read (at
     the first call, ``settings()`` or ``configure()``). See ``settings.py``.
     """
@@ -125,6 +125,8 @@ class Arque:
     """Seconds a dead letter is kept (0: for ever; default: ``stats_ttl``)."""
     result_ttl: float = DEFAULTS.result_ttl
     """Seconds a handler's result is kept (0: results off, the default)."""
+    max_results: int = DEFAULTS.max_results
+    """Results kept at most, by count (0: unbounded)."""
 
     def __init__(
         self,
@@ -144,6 +146,7 @@ class Arque:
         failed_ttl: float | None = None,
         durability: Durability | None = None,
         result_ttl: float | None = None,
+        max_results: int | None = None,
     ) -> None:
         self._redis = redis
         # The serializer decides whether payloads are bytes or text (see serializers.py).
@@ -162,7 +165,7 @@ class Arque:
             working_limit=working_limit, requeue_limit=requeue_limit,
             recovery_limit=recovery_limit, max_failed=max_failed,
             failed_ttl=failed_ttl if failed_ttl is not None else stats_ttl or None,
-            result_ttl=result_ttl,
+            result_ttl=result_ttl, max_results=max_results,
         )
         # What this instance sends its scripts where the queue stores nothing.
         self._own = dataclasses.replace(QueueSettings(
@@ -214,7 +217,7 @@ class Arque:
         self.working_limit, self.requeue_limit = settings.working_limit, settings.requeue_limit
         self.recovery_limit = settings.effective_recovery_limit()
         self.max_failed, self.failed_ttl = settings.max_failed, settings.failed_ttl
-        self.result_ttl = settings.result_ttl
+        self.result_ttl, self.max_results = settings.result_ttl, settings.max_results
         return settings
 
     def _read_stored(self, reply: Sequence[Any]) -> QueueSettings:
@@ -486,7 +489,8 @@ class Arque:
         if not releases:
             return []
         own = self._own
-        args: list[str | bytes | int] = [own.redis_value("result_ttl"), own.max_failed]
+        args: list[str | bytes | int] = [own.redis_value("result_ttl"), own.max_failed,
+                                         own.max_results]
         for task_id, result in releases:
             args += [task_id, _token(task_id), result]
         done = [bool(flag) for flag in await self._scripts.call("release", args)]
@@ -579,7 +583,7 @@ class Arque:
                 logger.info("sweep: %d recovered, %d dead-lettered", recovered, dead)
             if max(recovered + dead, promoted, trimmed) < _SWEEP_CHUNK:
                 break
-        await self.results.expire()
+        await self.results.expire(self._own.max_results)
         return moved
 
     async def schedule_sweep(self) -> None:

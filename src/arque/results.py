@@ -67,11 +67,12 @@ class Results:
                                   f"over max_payload_size={self._max_size}")
         return encoded
 
-    async def expire(self) -> int:
-        """Drop the results whose time is up, a chunk per script call; returns how many."""
+    async def expire(self, max_results: int) -> int:
+        """Drop the results whose time is up, and the oldest beyond ``max_results``
+        (where the queue stores none), a chunk per script call; returns how many."""
         dropped = 0
         while True:
-            count = int(await self._scripts.call("expire_results", [EXPIRE_CHUNK]))
+            count = int(await self._scripts.call("expire_results", [EXPIRE_CHUNK, max_results]))
             dropped += count
             if count < EXPIRE_CHUNK:
                 return dropped

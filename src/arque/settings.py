@@ -70,6 +70,8 @@ class QueueSettings:
     """Seconds a dead letter is kept (0: for ever)."""
     result_ttl: float = _setting(0.0, ms=True)
     """Seconds a handler's result is kept for ``Arque.result`` (0: results off)."""
+    max_results: int = _setting(100_000)
+    """Results kept, by count: the oldest go first (0: unbounded)."""
 
     def __post_init__(self) -> None:
         for spec in fields(self):

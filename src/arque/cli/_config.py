@@ -95,7 +95,7 @@ def set_(settings: Settings, assignments: tuple[str, ...]) -> None:
 
     NAME is one of working_limit, requeue_limit, recovery_limit, max_failed,
     failed_ttl (seconds; 0 keeps dead letters for ever), result_ttl (seconds a
-    handler's result is kept; 0: off).
+    handler's result is kept; 0: off), max_results (0: unbounded).
 
     \b
     Example:

@@ -71,7 +71,7 @@ KEYS: dict[str, tuple[str, ...]] = {
                "config", *_LIFE),
     "progress": ("leases", "tasks", "cancelling"),
     "result": ("tasks", "payloads", "failed", "results", "results_due", "waiting", "finished"),
-    "expire_results": ("results", "results_due"),
+    "expire_results": ("results", "results_due", "config"),
     "schedule_upsert": _SCHEDULE,
     "schedule_fire": (*_SCHEDULE, "pending", "tasks", "payloads", "marker"),
     "schedule_due": ("schedules", "schedules_due"),

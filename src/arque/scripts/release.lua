@@ -24,8 +24,10 @@
 -- KEYS[19] results_due  ZSET  id -> when its result expires (ms)
 -- ARGV[1] result_ttl     ms a result is kept (0: results off, nothing kept)
 -- ARGV[2] max_failed     retention of dead letters by count (0: unbounded)
---                        (ARGV[1..2]: the caller's, used where the config stores none)
--- ARGV[n], ARGV[n+1], ARGV[n+2]  task_id, token ('' acts on the current hand-out),
+-- ARGV[3] max_results    retention of results by count (0: unbounded); beyond it the
+--                        results nearest their expiry go, two per result kept
+--                        (ARGV[1..3]: the caller's, used where the config stores none)
+-- ARGV[n], ARGV[n+1], ARGV[n+2]  (from ARGV[4]) task_id, token ('' acts on the current hand-out),
 --                        result (the encoded return value; '': none given, nothing kept)
 -- returns a list with, per task, 1 if released, 0 if refused
 --@include now_ms
@@ -40,6 +42,7 @@
 --@include finished
 --@include dead_letter
 --@include queue_config
+--@include trim_results
 local working, leases, tasks, payloads = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pending, marker, failed = KEYS[5], KEYS[6], KEYS[7]
 local results, results_due = KEYS[18], KEYS[19]
@@ -51,11 +54,12 @@ if err then return err end
 local indexes = failed_indexes(8)
 local life = life_keys(15)
 
-local result_ttl, max_failed = queue_config(KEYS[14], {'result_ttl', 'max_failed'}, {ARGV[1], ARGV[2]})
+local result_ttl, max_failed, max_results = queue_config(KEYS[14],
+  {'result_ttl', 'max_failed', 'max_results'}, {ARGV[1], ARGV[2], ARGV[3]})
 local now = nil
 local out = {}
 local freed = false
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if not holds_lease(leases, id, token) then
     out[#out + 1] = 0
@@ -75,6 +79,7 @@ for i = 3, #ARGV, 3 do
         now = now or now_ms()
         redis.call('HSET', results, id, result)
         redis.call('ZADD', results_due, now + result_ttl, id)
+        trim_results(results, results_due, max_results, 2)
       end
       finished(life, id)
       out[#out + 1] = 1
