@@ -292,3 +292,9 @@ async def test_schedules_on_a_cluster(cluster_client: Any) -> None:
     assert str(task_id).startswith("schedule:c:") and data == {"n": 1}
     assert [s.name for s in await queue.schedules()] == ["c"]
     assert await queue.unschedule("c")
+
+
+def test_cli_worker_can_leave_schedules_to_others() -> None:
+    from test_cli import ok
+
+    assert "--schedules / --no-schedules" in ok("worker", "--help")

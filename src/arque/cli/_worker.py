@@ -45,6 +45,9 @@ _LOG_LEVELS = ["debug", "info", "warning", "error"]
               metavar="SECONDS",
               help="Seconds between two sweeps of each queue (0: never; another process "
                    "sweeps).")
+@click.option("--schedules/--no-schedules", default=True, show_default=True,
+              help="Fire the due schedules of the queues (each run once, whatever the "
+                   "number of workers).")
 @click.option("--grace-period", type=click.FloatRange(min=0), default=25.0, show_default=True,
               help="Seconds in-flight handlers get to finish after SIGTERM/SIGINT; then "
                    "their tasks are handed back.")
@@ -58,7 +61,7 @@ _LOG_LEVELS = ["debug", "info", "warning", "error"]
 def worker(
     settings: Settings, handler_ref: str, concurrency: int, working_limit: int | None,
     task_timeout: float | None, batch_size: int | None, sweep_interval: float,
-    grace_period: float, health_file: Path | None, health_port: int | None, log_level: str,
+    schedules: bool, grace_period: float, health_file: Path | None, health_port: int | None, log_level: str,
 ) -> None:
     """Run MODULE:HANDLER on the tasks of the queues until SIGTERM or SIGINT.
 
@@ -69,8 +72,10 @@ def worker(
     (exit 0); a second one exits at once (exit 1), leaving in-flight tasks to
     their leases. Redis failures are ridden out; a worker loop that keeps
     failing shuts the worker down (exit 1). Limits not given here
-    (requeue_limit, max_failed, ...) are the queue's stored ones: see
-    `arque config`.
+    (requeue_limit, max_failed, result_ttl, ...) are the queue's stored ones:
+    see `arque config`. The worker fires the queues' schedules (`arque
+    schedules`) and keeps what the handler returns when the queue keeps
+    results.
 
     \b
     Example:
@@ -89,7 +94,8 @@ def worker(
                   for name in dict.fromkeys(settings.queues)]
         runner = Worker(queues, handler, concurrency=concurrency, grace_period=grace_period,
                         health=health, task_timeout=task_timeout, batch_size=batch_size,
-                        sweep_interval=sweep_interval or None, metrics=metrics)
+                        sweep_interval=sweep_interval or None, metrics=metrics,
+                        schedules=schedules)
         return await runner.serve()
 
     sys.exit(run(settings, serve))
