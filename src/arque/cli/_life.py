@@ -1,4 +1,4 @@
-"""``arque task ID`` (a live task's state and progress), ``arque cancel ID`` and ``arque result ID``."""
+"""``arque task ID`` (a task and its progress), ``arque cancel ID``, ``arque result ID``."""
 
 from __future__ import annotations
 

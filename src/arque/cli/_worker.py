@@ -61,7 +61,8 @@ _LOG_LEVELS = ["debug", "info", "warning", "error"]
 def worker(
     settings: Settings, handler_ref: str, concurrency: int, working_limit: int | None,
     task_timeout: float | None, batch_size: int | None, sweep_interval: float,
-    schedules: bool, grace_period: float, health_file: Path | None, health_port: int | None, log_level: str,
+    schedules: bool, grace_period: float, health_file: Path | None, health_port: int | None,
+    log_level: str,
 ) -> None:
     """Run MODULE:HANDLER on the tasks of the queues until SIGTERM or SIGINT.
 
