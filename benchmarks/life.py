@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import platform
 import statistics
 import time
@@ -111,7 +112,7 @@ async def schedule_lateness(client: aioredis.Redis, seconds: float) -> tuple[lis
         w.stop()
     await asyncio.gather(*runs)
     ticks = sorted(int(t.rsplit(":", 1)[1]) for t in ran)
-    missed = sum((b - a) // 500 - 1 for a, b in zip(ticks, ticks[1:]))
+    missed = sum((b - a) // 500 - 1 for a, b in itertools.pairwise(ticks))
     twice = sum(1 for count in ran.values() if count > 1)
     return late, twice, missed
 
