@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,7 +17,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from arque import Arque, DeadReason, TaskFailed
+from arque import Arque, DeadReason, TaskFailed, Worker
+from arque.worker import TaskContext
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_APP = ROOT / "tests" / "worker_app.py"
@@ -193,3 +195,37 @@ async def test_cancel_on_a_cluster(cluster_client: Any) -> None:
     assert not await queue.release(task_id)
     await assert_cancelled(queue, "a", "pending")
     await assert_cancelled(queue, "b", "working")
+
+
+async def test_worker_cancels_the_handler_and_waiters_learn_it(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name, result_ttl=60)
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def handler(data: Any, ctx: TaskContext) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return "never"
+
+    task_id = await queue.enqueue("x", task_timeout=3)
+    worker = Worker(queue, handler, sweep_interval=None, heartbeat_interval=0.1)
+    run = asyncio.ensure_future(worker.run())
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        waiter = asyncio.ensure_future(queue.result(task_id))
+        assert await queue.cancel(task_id)
+        await asyncio.wait_for(stopped.wait(), 5)  # the handler saw the cancellation
+        with pytest.raises(TaskFailed) as caught:
+            await asyncio.wait_for(waiter, 5)
+        assert caught.value.dead_letter.reason == "cancelled"
+        assert worker.stats().dead_lettered == 1
+        assert worker.stats().state == "running"  # the worker goes on
+    finally:
+        worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(run, 30)
