@@ -18,7 +18,7 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
-from arque import OVERLOADED, Arque
+from arque import OVERLOADED, Arque, DeadReason
 from arque.scripts import sha1
 from arque.testing import RedisServer
 from helpers import EMPTY, wait_until
@@ -328,9 +328,47 @@ async def _free_by_sweep(queue: Arque, task_id: str) -> None:
     assert await queue.get_failed(task_id) is not None
 
 
+# A cancel of a working task only marks it (cancel.lua frees no slot): the slot
+# frees when its holder's late call, or the sweep after the holder died, makes
+# it a dead letter 'cancelled', and that wakes a waiter like any freed slot.
+
+
+async def _assert_cancelled(queue: Arque, task_id: str) -> None:
+    dead = await queue.get_failed(task_id)
+    assert dead is not None and dead.reason == DeadReason.CANCELLED
+
+
+async def _free_by_cancel_then_release(queue: Arque, task_id: str) -> None:
+    assert await queue.cancel(task_id)
+    assert not await queue.release(task_id)  # refused: dead-lettered 'cancelled'
+    await _assert_cancelled(queue, task_id)
+
+
+async def _free_by_cancel_then_requeue(queue: Arque, task_id: str) -> None:
+    assert await queue.cancel(task_id)
+    assert not await queue.requeue(task_id)
+    await _assert_cancelled(queue, task_id)
+
+
+async def _free_by_cancel_then_fail(queue: Arque, task_id: str) -> None:
+    assert await queue.cancel(task_id)
+    assert await queue.fail(task_id, "stopped")  # what the Worker does for a cancelled handler
+    await _assert_cancelled(queue, task_id)
+
+
+async def _free_by_cancel_then_sweep(queue: Arque, task_id: str) -> None:
+    assert await queue.cancel(task_id)
+    await asyncio.sleep(0.4)  # the holder is gone: its lease (0.3 s) expires
+    await queue.sweep()
+    await _assert_cancelled(queue, task_id)
+
+
 @pytest.mark.parametrize(
-    "free", [_free_by_fail, _free_by_delayed_requeue, _free_by_last_requeue, _free_by_sweep],
-    ids=["fail", "delayed-requeue", "requeue-to-dead-letters", "sweep-dead-letters"],
+    "free", [_free_by_fail, _free_by_delayed_requeue, _free_by_last_requeue, _free_by_sweep,
+             _free_by_cancel_then_release, _free_by_cancel_then_requeue,
+             _free_by_cancel_then_fail, _free_by_cancel_then_sweep],
+    ids=["fail", "delayed-requeue", "requeue-to-dead-letters", "sweep-dead-letters",
+         "cancel-then-release", "cancel-then-requeue", "cancel-then-fail", "cancel-then-sweep"],
 )
 async def test_a_freed_slot_wakes_a_waiter_at_the_limit(
     redis: aioredis.Redis, queue_name: str, free: Any
