@@ -193,6 +193,8 @@ async def test_bad_schedules_are_refused_and_nothing_written(
         await queue.schedule("bad", "x", **kwargs)
     with pytest.raises(InvalidArgument):
         await queue.schedule("", "x", every=1)
+    with pytest.raises(InvalidArgument):  # its runs' ids would be over the task id limit
+        await queue.schedule("n" * 1010, "x", every=1)
     assert await redis.keys(f"arque:{{{queue_name}}}:*") == []
 
 

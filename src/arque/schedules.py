@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import records
 from .errors import ArqueError, InvalidArgument, MissingDependency
 from .scripts import Scripts
+from .taskids import check_task_id
 
 __all__ = ["Schedule", "Schedules", "next_run", "task_id_of"]
 
@@ -55,6 +56,10 @@ class Schedule:
     """When it next fires (aware, UTC)."""
     version: int
     """Bumped each time the schedule is replaced by another definition."""
+
+
+# A run time (ms) with as many digits as any run will have until the year 2286.
+_LONGEST_RUN_MS = 9_999_999_999_999
 
 
 def task_id_of(name: str, run_ms: int) -> str:
@@ -95,6 +100,8 @@ def _definition(
     """The checked definition of a schedule (without version and next run)."""
     if not isinstance(name, str) or not name:
         raise InvalidArgument(f"a schedule's name must be a non-empty string, got {name!r}")
+    # Its runs' ids must be valid task ids (length, Unicode): checked with the longest run time.
+    check_task_id(task_id_of(name, _LONGEST_RUN_MS))
     if (cron is None) == (every is None):
         raise InvalidArgument("give either cron or every")
     if not isinstance(tz, str):
