@@ -44,9 +44,13 @@ _BASE = frozenset({"evalsha", "script|load", "ping"})
 
 # Every Arque instance runs ``configure`` before its first script (queue settings).
 ROLES: dict[str, Role] = {
-    "producer": Role(frozenset({"configure", "enqueue"}), _BASE, "enqueues tasks"),
+    # ``result``: a producer may await what its tasks return (XREAD on the finished stream).
+    "producer": Role(frozenset({"configure", "enqueue", "result"}), _BASE | {"xread"},
+                     "enqueues tasks and awaits their results"),
     "worker": Role(
         frozenset({"configure", "dequeue", "release", "requeue", "extend", "fail", "sweep",
+                   # Results' retention, handlers' progress, and firing due schedules.
+                   "expire_results", "progress", "schedule_due", "schedule_fire",
                    # The live workers list and the throughput rollups (observability).
                    "register_worker", "record_throughput"}),
         # BZPOPMIN: an idle consumer blocks on the marker; ZADD: raises it for a due
