@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,18 +13,7 @@ import redis.asyncio as aioredis
 from arque import Arque, InvalidArgument, Worker
 from arque.progress import MAX_PROGRESS
 from arque.worker import TaskContext
-from helpers import wait_until
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    task = asyncio.ensure_future(worker.run())
-    try:
-        await wait_until(lambda: worker.stats().state != "created" or task.done())
-        yield worker
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
+from helpers import running, wait_until
 
 
 async def test_progress_is_visible_while_the_task_runs(

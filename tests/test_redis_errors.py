@@ -42,7 +42,7 @@ from arque.errors import (
 )
 from arque.testing import RedisServer, free_port
 from arque.worker import TaskContext, Worker
-from helpers import wait_until
+from helpers import http_status, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = 300
@@ -307,19 +307,6 @@ async def ride_out(fleet: Fleet, episode: Callable[[], Awaitable[None]]) -> None
 
 def admin(server: RedisServer) -> redis_py.Redis:
     return redis_py.Redis(host="127.0.0.1", port=server.port, decode_responses=True)
-
-
-async def http_status(port: int, path: str) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        await writer.drain()
-        status_line = await asyncio.wait_for(reader.readline(), 10)
-        await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return int(status_line.split()[1])
 
 
 @pytest.fixture

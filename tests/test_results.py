@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,18 +21,7 @@ from arque import (
     Worker,
 )
 from arque.worker import TaskContext
-from helpers import wait_until
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    task = asyncio.ensure_future(worker.run())
-    try:
-        await wait_until(lambda: worker.stats().state != "created" or task.done())
-        yield worker
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
+from helpers import running, wait_until
 
 
 async def keys_of(redis: aioredis.Redis, queue: Arque) -> set[str]:

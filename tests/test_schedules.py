@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,21 +22,10 @@ import redis.asyncio as aioredis
 from arque import Arque, InvalidArgument, MissingDependency, Worker
 from arque.schedules import next_run, task_id_of
 from arque.worker import TaskContext
-from helpers import wait_until
+from helpers import running, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE_WORKER = ROOT / "tests" / "schedule_worker.py"
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    task = asyncio.ensure_future(worker.run())
-    try:
-        await wait_until(lambda: worker.stats().state != "created" or task.done())
-        yield worker
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
 
 
 def run_ms(task_id: str) -> int:

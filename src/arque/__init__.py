@@ -9,8 +9,8 @@ from .dead_letters import FailedPage as FailedPage
 from .durability import Durability as Durability
 from .errors import ArqueError as ArqueError
 from .errors import InvalidArgument as InvalidArgument
-from .errors import NotDurable as NotDurable
 from .errors import MissingDependency as MissingDependency
+from .errors import NotDurable as NotDurable
 from .errors import PayloadTooLarge as PayloadTooLarge
 from .errors import PermissionDenied as PermissionDenied
 from .errors import RedisUnavailable as RedisUnavailable
