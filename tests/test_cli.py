@@ -113,6 +113,26 @@ def test_enqueue_then_stats_shows_it(redis_url: str, queue_name: str) -> None:
     assert len(header) == len(rows[0])  # aligned
 
 
+def test_stats_shows_groups_with_work(redis_url: str, queue_name: str) -> None:
+    for n in range(3):
+        ok(*on(redis_url, queue_name, "enqueue", f'{{"n": {n}}}', "--group", "tenant-42",
+               "--priority", "5"))
+    ok(*on(redis_url, queue_name, "enqueue", "{}", "--group", "solo"))
+    assert "priority" in ok(*on(redis_url, queue_name, "enqueue", "--help"))
+    report = json.loads(ok(*on(redis_url, queue_name, "stats", "--json")))
+    assert report["queues"][queue_name]["pending"] == 4
+    assert sorted(report["groups"][queue_name], key=lambda g: g["group"]) == [
+        {"group": "solo", "pending": 1, "working": 0, "held_until": None},
+        {"group": "tenant-42", "pending": 3, "working": 0, "held_until": None}]
+    text = ok(*on(redis_url, queue_name, "stats")).splitlines()
+    header = text.index("") + 1
+    assert text[header].split() == ["queue", "group", "pending", "working", "held"]
+    assert sorted(line.split()[1:] for line in text[header + 1:]) == [
+        ["solo", "1", "0"], ["tenant-42", "3", "0"]]
+    bad = cli(*on(redis_url, queue_name, "enqueue", "{}", "--priority", "1001"))
+    assert bad.returncode == 2
+
+
 def test_enqueue_many_from_stdin(redis_url: str, queue_name: str) -> None:
     lines = "\n".join(json.dumps({"n": i}) for i in range(1203)) + "\n\n"
     ids = ok(*on(redis_url, queue_name, "enqueue", "-"), stdin=lines).split()

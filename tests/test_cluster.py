@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.crc import key_slot
 
 from arque import Arque, DeadReason, QueueKeys, TaskId
+from arque.keys import SCHED_ROLES
 from arque.testing import RedisCluster
 from helpers import queue_keys_left
 
@@ -32,8 +33,9 @@ def test_every_key_of_a_queue_hashes_to_one_slot() -> None:
     for prefix, queue in (("arque", "default"), ("app", "emails"), ("x", "a:b-c.d"), ("p", "é")):
         names = list(QueueKeys.for_queue(prefix, queue).names().values())
         # 8 task keys, config and timer, one dead-letter index per reason, 3 keys of
-        # the workers, and 8 of cancellation, results and schedules.
-        assert len(set(names)) == len(names) == 10 + len(DeadReason) + 3 + 8
+        # the workers, 8 of cancellation, results and schedules, and the keys of
+        # what runs next (priorities, groups, rate windows).
+        assert len(set(names)) == len(names) == 10 + len(DeadReason) + 3 + 8 + len(SCHED_ROLES)
         slots = {key_slot(name.encode()) for name in names}
         assert slots == {key_slot(queue.encode())}, (prefix, queue, slots)
 
@@ -222,3 +224,14 @@ async def test_socket_timeout_is_read_from_a_cluster_client(redis_cluster: Redis
         assert await queue.dequeue_many(5, timeout=2.5) == []
     finally:
         await client.aclose()
+
+
+async def test_priorities_groups_and_limits_on_a_cluster(cluster_client: AsyncRedisCluster) -> None:
+    queue = Arque(cluster_client, queue=_queue(), group_limit=1, rate_limit=(100, 1.0))
+    await queue.enqueue_many(range(2), task_ids=["a0", "a1"], group="a")
+    await queue.enqueue("b0", task_id="b0", group="b", priority=3)
+    await queue.enqueue("p0", task_id="p0", priority=-1)
+    taken = [str(t) for t, _ in await queue.dequeue_many(10)]
+    assert taken == ["a0", "b0", "p0"]  # a1 waits for a's slot
+    assert all(await queue.release_many(taken))
+    assert [str(t) for t, _ in await queue.dequeue_many(10)] == ["a1"]

@@ -282,3 +282,14 @@ async def test_the_working_limit_shown_is_the_one_the_queue_stores(
         client.close()
     assert await redis.hget(Arque(redis, queue=queue_name).keys.config, "working_limit") in (
         b"42", "42")
+
+
+async def test_pending_gauge_counts_priorities_and_groups(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("plain")
+    await queue.enqueue("high", priority=5)
+    await queue.enqueue("tenant", group="t-1")
+    gauges = await queue_gauges(queue)
+    assert gauges.pending == 3

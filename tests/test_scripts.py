@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from arque import Arque
-from arque.keys import QueueKeys
+from arque.keys import SCHED_ROLES, QueueKeys
 from arque.scripts import KEYS, source
 
 SCRIPT_FILES = sorted(
@@ -89,3 +89,14 @@ async def test_life_scripts_survive_script_flush(redis: aioredis.Redis, queue_na
     await queue.enqueue("c", task_id="c")
     await redis.script_flush()
     assert await queue.cancel("c")
+
+
+def test_sched_keys_follow_the_roles_in_order() -> None:
+    """includes/sched_keys.lua names the keys of what runs next in SCHED_ROLES order."""
+    text = (resources.files("arque.scripts") / "includes" / "sched_keys.lua").read_text()
+    roles = re.search(r"local roles = \{(.*?)\}", text, flags=re.DOTALL)
+    assert roles is not None
+    assert tuple(re.findall(r"'(\w+)'", roles.group(1))) == SCHED_ROLES
+    for name, keys in KEYS.items():
+        if "seq" in keys:  # the scripts that take the whole block
+            assert keys[-len(SCHED_ROLES):] == SCHED_ROLES, name

@@ -334,7 +334,8 @@ def test_settings_object_is_frozen_and_checked() -> None:
         QueueSettings(max_failed=-1)
     assert QueueSettings.names() == (
         "working_limit", "requeue_limit", "recovery_limit", "max_failed", "failed_ttl", "result_ttl",
-        "max_results")
+        "max_results", "group_limit", "rate_limit", "rate_window", "group_rate_limit",
+        "group_rate_window")
 
 
 # -- the CLI -----------------------------------------------------------------------

@@ -32,6 +32,9 @@ from .records import DeadLetter as DeadLetter
 from .records import DeadReason as DeadReason
 from .records import QueueStats as QueueStats
 from .schedules import Schedule as Schedule
+from .scheduling import PRIORITY_MAX as PRIORITY_MAX
+from .scheduling import PRIORITY_MIN as PRIORITY_MIN
+from .scheduling import GroupStats as GroupStats
 from .serializers import JSON as JSON
 from .serializers import MsgPack as MsgPack
 from .serializers import Serializer as Serializer
@@ -52,6 +55,8 @@ __all__ = [
     "MARKED_AS_FAILED",
     "NOT_FOUND",
     "OVERLOADED",
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
     "Arque",
     "ArqueError",
     "Backoff",
@@ -60,6 +65,7 @@ __all__ = [
     "Durability",
     "Fail",
     "FailedPage",
+    "GroupStats",
     "Health",
     "InvalidArgument",
     "MissingDependency",

@@ -27,6 +27,20 @@ touches a single slot and runs on Redis Cluster::
     arque:{default}:schedules  HASH  name -> schedule definition (JSON)
     arque:{default}:schedules:due  ZSET  name -> next run (ms)
     arque:{default}:schedule:payloads  HASH  name -> the payload of its tasks
+
+What runs next (see scheduling.py and docs/scheduling.md); each key exists only
+while it holds something:
+
+    arque:{default}:prioritized    ZSET  ready ids without a group, priority != 0 -> order
+    arque:{default}:grouped        ZSET  ready tasks of groups, score 0, members
+                                         ``<group>\\0<rank>\\0<seq>\\0<id>`` (ZRANGEBYLEX)
+    arque:{default}:groups         ZSET  the round-robin: group ('' = no group) -> turn
+    arque:{default}:group:waits    ZSET  group held back by group_rate_limit -> ms it may start
+    arque:{default}:group:working  HASH  group -> its working tasks (no field at 0)
+    arque:{default}:seq            STRING  enqueue sequence of ordered (prioritized, grouped) tasks
+    arque:{default}:starts         ZSET  hand-outs in the rate_limit window -> ms
+    arque:{default}:group:starts   ZSET  hand-outs per group, score 0, ``<group>\\0<ms>\\0<n>``
+    arque:{default}:group:windows  ZSET  group -> ms its last hand-out leaves its window
 """
 
 from __future__ import annotations
@@ -36,9 +50,12 @@ from dataclasses import dataclass, fields
 from .errors import InvalidArgument
 from .records import DeadReason
 
-__all__ = ["QueueKeys", "index_roles", "key_pattern", "reason_value"]
+__all__ = ["SCHED_ROLES", "QueueKeys", "index_roles", "key_pattern", "reason_value"]
 
 _FORBIDDEN = frozenset("{}")
+SCHED_ROLES = ("prioritized", "grouped", "groups", "group_waits", "group_working", "seq",
+               "starts", "group_starts", "group_windows")
+"""The keys of what runs next, in the order scripts take them (includes/sched_keys.lua)."""
 _INDEX_ROLE = "failed_"
 _REASONS = frozenset(reason.value for reason in DeadReason)
 
@@ -103,6 +120,17 @@ class QueueKeys:
     schedules: str
     schedules_due: str
     schedule_payloads: str
+    # What runs next: priorities, groups, rate windows (see scheduling.py), in
+    # the order of includes/sched_keys.lua (a test checks it).
+    prioritized: str
+    grouped: str
+    groups: str
+    group_waits: str
+    group_working: str
+    seq: str
+    starts: str
+    group_starts: str
+    group_windows: str
 
     @classmethod
     def for_queue(cls, prefix: str, queue: str) -> QueueKeys:

@@ -27,6 +27,7 @@ from .printable import printable
 from .records import DeadLetter, DeadReason, QueueStats
 from .results import Results
 from .schedules import Schedule, Schedules
+from .scheduling import GroupStats, check_group, check_priority, list_groups
 from .scripts import FirstCall, Scripts
 from .serializers import JSON, Codec, Serializer
 from .settings import (
@@ -36,6 +37,7 @@ from .settings import (
     check_number,
     given,
     parse_stored,
+    rate_pair,
 )
 from .taskids import MARKED_AS_FAILED, NOT_FOUND, OVERLOADED, check_task_id
 from .wakeups import Waiting, block_cap
@@ -127,6 +129,12 @@ class Arque:
     """Seconds a handler's result is kept (0: results off, the default)."""
     max_results: int = DEFAULTS.max_results
     """Results kept at most, by count (0: unbounded)."""
+    group_limit: int = DEFAULTS.group_limit
+    """At most this many tasks of one group working at once (0: no limit)."""
+    rate_limit: tuple[int, float] | None = None
+    """At most ``count`` hand-outs in any window of ``seconds``: ``(count, seconds)``, or None."""
+    group_rate_limit: tuple[int, float] | None = None
+    """The same per group: ``(count, seconds)``, or None."""
 
     def __init__(
         self,
@@ -147,6 +155,9 @@ class Arque:
         durability: Durability | None = None,
         result_ttl: float | None = None,
         max_results: int | None = None,
+        group_limit: int | None = None,
+        rate_limit: tuple[int, float] | None = None,
+        group_rate_limit: tuple[int, float] | None = None,
     ) -> None:
         self._redis = redis
         # The serializer decides whether payloads are bytes or text (see serializers.py).
@@ -166,6 +177,8 @@ class Arque:
             recovery_limit=recovery_limit, max_failed=max_failed,
             failed_ttl=failed_ttl if failed_ttl is not None else stats_ttl or None,
             result_ttl=result_ttl, max_results=max_results,
+            group_limit=group_limit, **rate_pair("rate_limit", rate_limit),
+            **rate_pair("group_rate_limit", group_rate_limit),
         )
         # What this instance sends its scripts where the queue stores nothing.
         self._own = dataclasses.replace(QueueSettings(
@@ -218,6 +231,9 @@ class Arque:
         self.recovery_limit = settings.effective_recovery_limit()
         self.max_failed, self.failed_ttl = settings.max_failed, settings.failed_ttl
         self.result_ttl, self.max_results = settings.result_ttl, settings.max_results
+        self.group_limit = settings.group_limit
+        self.rate_limit = _pair(settings.rate_limit, settings.rate_window)
+        self.group_rate_limit = _pair(settings.group_rate_limit, settings.group_rate_window)
         return settings
 
     def _read_stored(self, reply: Sequence[Any]) -> QueueSettings:
@@ -234,13 +250,15 @@ class Arque:
         self._read_stored(reply)
         return parse_stored(reply)
 
-    async def configure(self, **changes: float | None) -> QueueSettings:
+    async def configure(self, **changes: float | tuple[int, float] | None) -> QueueSettings:
         """Store settings with the queue (a name with None removes the stored one).
 
         Every ``Arque`` on the queue applies them from its next call. Returns
         the effective settings; an unknown name or a bad value raises
-        ``InvalidArgument`` and nothing is written.
+        ``InvalidArgument`` and nothing is written. ``rate_limit`` and
+        ``group_rate_limit`` take ``(count, seconds)`` too.
         """
+        changes = _expand_rates(changes)
         chosen = given(**changes)
         checked = dataclasses.replace(DEFAULTS, **chosen)
         args: list[str | int] = [0]
@@ -252,24 +270,26 @@ class Arque:
 
     def _task_args(
         self, task: Any, task_id: str | None, task_timeout: float | None,
-        delay: float | None, at: datetime | None,
+        delay: float | None, at: datetime | None, priority: int = 0, group: str | None = None,
     ) -> list[str | bytes | int]:
-        return self._payload_args(task, task_id, self._timing_args(task_timeout, delay, at))
+        timing = self._timing_args(task_timeout, delay, at, priority, group)
+        return self._payload_args(task, task_id, timing)
 
     def _timing_args(
-        self, task_timeout: float | None, delay: float | None, at: datetime | None
-    ) -> tuple[int, int, int]:
-        """``(timeout_ms, delay_ms, at_ms)`` checked, -1 for none."""
+        self, task_timeout: float | None, delay: float | None, at: datetime | None,
+        priority: int = 0, group: str | None = None,
+    ) -> tuple[int, int, int, int, str]:
+        """``(timeout_ms, delay_ms, at_ms, priority, group)`` checked, -1 (or '') for none."""
         timeout = self.task_timeout if task_timeout is None else task_timeout
         timeout_ms = max(1, round(check_number("task_timeout", timeout) * 1000))
         delay_ms = -1 if delay is None else round(check_number("delay", delay, zero=True) * 1000)
         if at is not None and delay is not None:
             raise InvalidArgument("give either delay or at, not both")
         at_ms = -1 if at is None else _epoch_ms(at)
-        return timeout_ms, delay_ms, at_ms
+        return timeout_ms, delay_ms, at_ms, check_priority(priority), check_group(group)
 
     def _payload_args(
-        self, task: Any, task_id: str | None, timing: tuple[int, ...]
+        self, task: Any, task_id: str | None, timing: tuple[int | str, ...]
     ) -> list[str | bytes | int]:
         """``[task_id, payload, *timing]``, the payload encoded and checked."""
         task_id = uuid.uuid4().hex if task_id is None else check_task_id(task_id)
@@ -287,33 +307,36 @@ class Arque:
 
     async def enqueue(
         self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
-        delay: float | None = None, *, at: datetime | None = None,
+        delay: float | None = None, *, at: datetime | None = None, priority: int = 0,
+        group: str | None = None,
     ) -> str:
         """Add ``task``; returns its id. A live id (dead letters included) is left as it is.
 
         ``task_timeout`` (seconds) is the lease of each hand-out; ``delay``
-        (seconds) or ``at`` (an aware datetime) defer it.
+        (seconds) or ``at`` (an aware datetime) defer it. ``priority``
+        (-1000..1000, higher first) and ``group`` (groups take turns, and
+        ``group_limit`` caps each) decide what runs next: docs/scheduling.md.
         """
-        args = self._task_args(task, task_id, task_timeout, delay, at)
+        args = self._task_args(task, task_id, task_timeout, delay, at, priority, group)
         with tracing.send(self.queue, [args]):
             if not await self._enqueues.submit(args):
                 logger.debug("enqueue of live task %s ignored", printable(str(args[0])))
         return str(args[0])
 
     async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
-        # Traced tasks carry a sixth argument, their trace context (mode 2).
-        traced = any(len(task_args) > 5 for task_args in tasks)
+        # Traced tasks carry an eighth argument, their trace context (mode 2).
+        traced = any(len(task_args) > 7 for task_args in tasks)
         args: list[str | bytes | int] = [len(tasks), 2 if traced else 0]
         for task_args in tasks:
             args += task_args
-            if traced and len(task_args) == 5:
+            if traced and len(task_args) == 7:
                 args.append("")
         return [int(flag) for flag in await self._scripts.call("enqueue", args)]
 
     async def enqueue_many(
         self, tasks: Iterable[Any], task_ids: Sequence[str] | None = None,
         task_timeout: float | None = None, delay: float | None = None,
-        *, at: datetime | None = None,
+        *, at: datetime | None = None, priority: int = 0, group: str | None = None,
     ) -> list[str]:
         """Add many tasks; returns their ids in order.
 
@@ -322,19 +345,21 @@ class Arque:
         script call each, so a large batch never blocks Redis for long. Each
         chunk is atomic, the batch is not: if Redis fails midway, the chunks
         sent before stay enqueued. With ``task_ids`` given, calling again is
-        safe (live ids are left as they are).
+        safe (live ids are left as they are). ``priority`` and ``group`` apply
+        to every task.
         """
         payloads = list(tasks)
         if task_ids is not None and len(task_ids) != len(payloads):
             raise InvalidArgument(f"{len(task_ids)} task_ids for {len(payloads)} tasks")
         ids: Sequence[str | None] = task_ids if task_ids is not None else [None] * len(payloads)
-        timing = self._timing_args(task_timeout, delay, at)
+        timing = self._timing_args(task_timeout, delay, at, priority, group)
         checked = [self._payload_args(task, task_id, ()) for task, task_id in zip(payloads, ids)]
         if not checked:
             return []
         with tracing.send(self.queue, checked) as traced:
             for chunk in _chunks(checked):
-                # One timing for the whole chunk: sent once, two arguments per task (three traced).
+                # One timing (and priority, group) for the whole chunk: sent once, two arguments
+                # per task (three traced).
                 args: list[str | bytes | int] = [len(chunk), 3 if traced else 1, *timing]
                 for task_args in chunk:
                     args += task_args
@@ -343,10 +368,11 @@ class Arque:
 
     def enqueue_sync(
         self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
-        delay: float | None = None, *, at: datetime | None = None,
+        delay: float | None = None, *, at: datetime | None = None, priority: int = 0,
+        group: str | None = None,
     ) -> str:
         """``enqueue`` for a synchronous ``redis.Redis`` client."""
-        args = self._task_args(task, task_id, task_timeout, delay, at)
+        args = self._task_args(task, task_id, task_timeout, delay, at, priority, group)
         with tracing.send(self.queue, [args]) as traced:
             self._scripts.call_sync("enqueue", [1, 2 if traced else 0, *args])
         return str(args[0])
@@ -392,7 +418,8 @@ class Arque:
             timeout = check_number("timeout", timeout)
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         own = self._own
-        args = [max_tasks, own.working_limit, own.requeue_limit, own.max_failed]
+        args = [max_tasks, own.working_limit, own.requeue_limit, own.max_failed,
+                *(own.redis_value(name) for name in _SCHEDULING)]
         waits = overloaded_waits or timeout is not None
         status, reply = await self._waiting.take(args, waits, deadline)
         if status == 1:
@@ -678,8 +705,14 @@ class Arque:
 
     async def stats(self) -> QueueStats:
         """How many tasks are in each state, read atomically."""
-        pending, delayed, working, failed = await self._scripts.call("stats", [])
-        return QueueStats(pending=pending, delayed=delayed, working=working, failed=failed)
+        pending, delayed, working, failed, prioritized, grouped = await self._scripts.call(
+            "stats", [])
+        return QueueStats(pending=pending, delayed=delayed, working=working, failed=failed,
+                          prioritized=prioritized, grouped=grouped)
+
+    async def group_stats(self, limit: int = 100) -> list[GroupStats]:
+        """Up to ``limit`` groups with ready or working tasks, and their counts."""
+        return await list_groups(self._scripts, limit)
 
     async def get_stats(self) -> dict[str, int]:
         """The seed's stats: ``{'tasks', 'pending', 'working', 'delayed', 'failed'}``."""
@@ -741,6 +774,29 @@ class Arque:
     ) -> int:
         """Delete dead letters for good: one, those of a ``reason``, or all. Returns how many."""
         return await self.dead_letters.act("purge", task_id, reason)
+
+
+# The settings of scheduling.py, in dequeue.lua's ARGV order.
+_SCHEDULING = ("group_limit", "rate_limit", "rate_window", "group_rate_limit", "group_rate_window")
+
+
+def _pair(count: int, window: float) -> tuple[int, float] | None:
+    return (count, window) if count else None
+
+
+def _expand_rates(changes: dict[str, Any]) -> dict[str, Any]:
+    """``rate_limit=(count, seconds)`` (and ``group_rate_limit``) as the stored settings.
+
+    None removes both the count and its window.
+    """
+    out = dict(changes)
+    for name in ("rate_limit", "group_rate_limit"):
+        value = out.get(name)
+        if isinstance(value, (tuple, list)):
+            out.update(rate_pair(name, value))
+        elif name in out and value is None:
+            out[name.replace("_limit", "_window")] = None
+    return out
 
 
 def _chunks(

@@ -40,6 +40,8 @@ class DeadLetter:
     enqueued_at: float
     recoveries: int
     requeues: int
+    priority: int = 0
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,10 @@ class QueueStats:
     delayed: int
     working: int
     failed: int
+    prioritized: int = 0
+    """Of ``pending``: tasks without a group whose priority is not 0."""
+    grouped: int = 0
+    """Of ``pending``: tasks of groups (``Arque.group_stats()`` lists the groups)."""
 
     @property
     def tasks(self) -> int:
@@ -95,6 +101,8 @@ def dead_letter(task_id: str, meta: dict[str, Any], data: Any) -> DeadLetter:
         enqueued_at=seconds(meta.get("e", 0)) or 0.0,
         recoveries=int(meta.get("r", 0)),
         requeues=int(meta.get("q", 0)),
+        priority=int(meta.get("p", 0)),
+        group=meta.get("g"),
     )
 
 
@@ -114,10 +122,12 @@ def task_stats(meta: dict[str, Any], state: str, delayed_now: bool) -> dict[str,
         "error": meta.get("err"),
         "reason": meta.get("why"),
         "progress": progress(meta),
+        "priority": int(meta.get("p", 0)),
+        "group": meta.get("g"),
     }
 
 
 def progress(meta: dict[str, Any]) -> Any:
     """The last progress a handler reported (``ctx.progress``), decoded; None when none."""
-    raw = meta.get("p")
+    raw = meta.get("pr")
     return None if raw is None else json.loads(raw)

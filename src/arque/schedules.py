@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import records
 from .errors import ArqueError, InvalidArgument, MissingDependency
+from .scheduling import check_group, check_priority
 from .scripts import Scripts
 from .taskids import check_task_id
 
@@ -110,11 +111,9 @@ def _definition(
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidArgument(f"unknown timezone {tz!r}") from exc
-    # Priorities and groups are not part of this queue yet: refuse rather than ignore them.
-    if priority != 0 or isinstance(priority, bool):
-        raise InvalidArgument(f"this queue has no priorities: priority must be 0, got {priority!r}")
-    if group is not None:
-        raise InvalidArgument(f"this queue has no groups: group must be None, got {group!r}")
+    # Its runs take the priority and group of the schedule (as enqueue checks them).
+    priority = check_priority(priority)
+    group = check_group(group) or None
     every_ms = None
     if every is not None:
         if isinstance(every, bool) or not isinstance(every, (int, float)) \
@@ -124,7 +123,7 @@ def _definition(
     elif not isinstance(cron, str):
         raise InvalidArgument(f"cron must be a string, got {cron!r}")
     definition = {"name": name, "cron": cron, "every": every_ms, "tz": tz, "t": timeout_ms,
-                  "pri": 0, "grp": None}
+                  "pri": priority, "grp": group}
     if cron is not None:
         _cron(cron, datetime.now(ZoneInfo(tz)))  # parse now: a bad one is refused here
     return definition

@@ -21,7 +21,10 @@ from typing import Any
 
 from .errors import InvalidArgument
 
-__all__ = ["DEFAULTS", "QueueSettings", "check_integer", "check_number", "given", "parse_stored"]
+__all__ = [
+    "DEFAULTS", "QueueSettings", "check_integer", "check_number", "given", "parse_stored",
+    "rate_pair",
+]
 
 
 def check_number(name: str, value: Any, *, zero: bool = False) -> float:
@@ -38,6 +41,29 @@ def check_integer(name: str, value: Any, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidArgument(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _check_window(name: str, value: Any) -> float:
+    """A rate window: positive, at least a millisecond (Redis keeps whole ms)."""
+    seconds = check_number(name, value)
+    if seconds < 0.001:
+        raise InvalidArgument(f"{name} must be at least 0.001 s, got {value!r}")
+    return seconds
+
+
+def rate_pair(name: str, value: Any) -> dict[str, Any]:
+    """``rate_limit=(count, seconds)`` as the two stored settings; None gives none.
+
+    ``(0, ...)`` removes the limit. Anything but a pair of a count and a
+    window raises ``InvalidArgument``.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise InvalidArgument(f"{name} must be (count, seconds), got {value!r}")
+    count, window = value
+    check_integer(f"{name} count", count, minimum=0)
+    return {name: count, name.replace("_limit", "_window"): _check_window(f"{name} seconds", window)}
 
 
 def _setting(default: float | None, *, minimum: int = 0, ms: bool = False) -> Any:
@@ -72,13 +98,25 @@ class QueueSettings:
     """Seconds a handler's result is kept for ``Arque.result`` (0: results off)."""
     max_results: int = _setting(100_000)
     """Results kept, by count: the oldest go first (0: unbounded)."""
+    group_limit: int = _setting(0)
+    """At most this many tasks of any one group working at once (0: no limit)."""
+    rate_limit: int = _setting(0)
+    """At most this many hand-outs in any window of ``rate_window`` seconds (0: no limit)."""
+    rate_window: float = _setting(1.0, ms=True)
+    """The sliding window of ``rate_limit``, in seconds."""
+    group_rate_limit: int = _setting(0)
+    """At most this many hand-outs of one group in any ``group_rate_window`` (0: no limit)."""
+    group_rate_window: float = _setting(1.0, ms=True)
+    """The sliding window of ``group_rate_limit``, in seconds."""
 
     def __post_init__(self) -> None:
         for spec in fields(self):
             value = getattr(self, spec.name)
             if value is None and spec.default is None:
                 continue
-            if spec.metadata["ms"]:
+            if spec.name.endswith("_window"):
+                object.__setattr__(self, spec.name, _check_window(spec.name, value))
+            elif spec.metadata["ms"]:
                 object.__setattr__(self, spec.name, check_number(spec.name, value, zero=True))
             else:
                 check_integer(spec.name, value, minimum=spec.metadata["minimum"])

@@ -95,11 +95,14 @@ def set_(settings: Settings, assignments: tuple[str, ...]) -> None:
 
     NAME is one of working_limit, requeue_limit, recovery_limit, max_failed,
     failed_ttl (seconds; 0 keeps dead letters for ever), result_ttl (seconds a
-    handler's result is kept; 0: off), max_results (0: unbounded).
+    handler's result is kept; 0: off), max_results (0: unbounded), group_limit,
+    rate_limit and rate_window (seconds), group_rate_limit and
+    group_rate_window (seconds). See docs/scheduling.md.
 
     \b
     Example:
       arque config set requeue_limit=6 failed_ttl=0 --queue emails
+      arque config set rate_limit=1000 rate_window=1 group_limit=5
     """
     changes = _pairs(assignments)
 

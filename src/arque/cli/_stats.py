@@ -13,11 +13,13 @@ import redis.asyncio as aioredis
 
 from ..queue import Arque
 from ..records import QueueStats
+from ..scheduling import GroupStats
 from ._base import EXIT_CODES, Settings, connection_options, echo_json, run
 
-__all__ = ["stats", "table"]
+__all__ = ["group_table", "stats", "table"]
 
 COLUMNS = ("pending", "delayed", "working", "failed", "tasks")
+GROUPS_SHOWN = 20  # groups with work listed per queue
 
 
 @click.command(epilog=EXIT_CODES)
@@ -30,10 +32,14 @@ COLUMNS = ("pending", "delayed", "working", "failed", "tasks")
 def stats(settings: Settings, as_json: bool, watch: bool, interval: float | None) -> None:
     """Tasks per state of each queue: pending, delayed, working, failed, and live tasks.
 
+    Then the groups with work (up to 20 per queue): their pending and working
+    tasks, and until when a full group_rate_limit window holds one back.
+
     \b
     Examples:
       arque stats --queue emails --queue sms
-      arque stats --json        # {"time": ..., "queues": {"default": {"pending": 3, ...}}}
+      arque stats --json        # {"time": ..., "queues": {"default": {"pending": 3, ...}},
+                                #  "groups": {"default": [{"group": "t-42", "pending": 2, ...}]}}
       arque stats --watch --interval 0.5
     """
     if interval is not None and not watch:
@@ -50,8 +56,13 @@ def stats(settings: Settings, as_json: bool, watch: bool, interval: float | None
     run(settings, body)
 
 
-async def _read(queues: Sequence[Arque]) -> dict[str, QueueStats]:
-    return {queue.queue: await queue.stats() for queue in queues}
+Found = tuple[dict[str, QueueStats], dict[str, list[GroupStats]]]
+
+
+async def _read(queues: Sequence[Arque]) -> Found:
+    stats = {queue.queue: await queue.stats() for queue in queues}
+    groups = {queue.queue: await queue.group_stats(GROUPS_SHOWN) for queue in queues}
+    return stats, groups
 
 
 async def _watch(settings: Settings, queues: Sequence[Arque], as_json: bool,
@@ -73,17 +84,36 @@ async def _watch(settings: Settings, queues: Sequence[Arque], as_json: bool,
                 loop.remove_signal_handler(signum)
 
 
-def _show(settings: Settings, found: dict[str, QueueStats], as_json: bool,
-          interval: float | None) -> None:
+def _show(settings: Settings, read: Found, as_json: bool, interval: float | None) -> None:
+    found, groups = read
     if as_json:
         echo_json({"time": round(time.time(), 3),
-                   "queues": {name: s.as_dict() for name, s in found.items()}})
+                   "queues": {name: s.as_dict() for name, s in found.items()},
+                   "groups": {name: [_group_dict(g) for g in listed]
+                              for name, listed in groups.items()}})
         return
     if interval is not None:
         click.clear()  # does nothing when stdout is not a terminal
         click.echo(f"{settings.where}  prefix {settings.prefix!r}  every {interval:g} s  "
                    f"{time.strftime('%H:%M:%S')}  (Ctrl-C to stop)\n")
     click.echo(table(found))
+    if any(groups.values()):
+        click.echo("\n" + group_table(groups))
+
+
+def _group_dict(group: GroupStats) -> dict[str, object]:
+    return {"group": group.group, "pending": group.pending, "working": group.working,
+            "held_until": group.held_until}
+
+
+def group_table(groups: dict[str, list[GroupStats]]) -> str:
+    """An aligned table of the groups with work: one row per group."""
+    rows: list[tuple[str, ...]] = [("queue", "group", "pending", "working", "held")]
+    for name, listed in groups.items():
+        for g in listed:
+            held = "" if g.held_until is None else f"{max(0.0, g.held_until - time.time()):.2f}s"
+            rows.append((name, g.group, str(g.pending), str(g.working), held))
+    return _align(rows, 2)
 
 
 def table(found: dict[str, QueueStats]) -> str:
@@ -91,9 +121,14 @@ def table(found: dict[str, QueueStats]) -> str:
     rows: list[tuple[str, ...]] = [("queue", *COLUMNS)]
     rows += [(name, *(str(s.as_dict()[column]) for column in COLUMNS))
              for name, s in found.items()]
+    return _align(rows, 1)
+
+
+def _align(rows: list[tuple[str, ...]], text_columns: int) -> str:
+    """Rows as aligned columns: the first ``text_columns`` to the left, numbers to the right."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+        "  ".join(cell.ljust(w) if i < text_columns else cell.rjust(w)
                   for i, (cell, w) in enumerate(zip(row, widths)))
         for row in rows
     )

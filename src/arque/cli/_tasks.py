@@ -38,11 +38,15 @@ _CHUNK = 500  # payloads per enqueue_many round trip when reading stdin
               help="Seconds before the task is ready.")
 @click.option("--task-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help=f"The lease of each hand-out, in seconds (default: {Arque.stale_timeout}).")
+@click.option("--priority", type=click.IntRange(-1000, 1000), default=0, show_default=True,
+              help="Higher runs first; equal priorities in enqueue order.")
+@click.option("--group", metavar="NAME", default=None,
+              help="The task's group (a tenant): groups take turns, group_limit caps each.")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object: {"queue", "task_ids": [...]}.')
 def enqueue(
     settings: Settings, payload: str, task_id: str | None, delay: float | None,
-    task_timeout: float | None, as_json: bool,
+    task_timeout: float | None, priority: int, group: str | None, as_json: bool,
 ) -> None:
     """Add a task whose data is PAYLOAD_JSON; prints its id.
 
@@ -53,6 +57,7 @@ def enqueue(
     Examples:
       arque enqueue '{"to": "ada@example.com"}' --queue emails --delay 60
       jq -c '.[]' batch.json | arque enqueue - --queue emails
+      arque enqueue '{"repo": 42}' --group tenant-42 --priority 5
     """
     if payload == "-":
         if task_id is not None:
@@ -65,10 +70,11 @@ def enqueue(
         queue = Arque(client, prefix=settings.prefix, queue=settings.queue)
         if payload != "-":
             return [await queue.enqueue(data, task_id=task_id, task_timeout=task_timeout,
-                                        delay=delay)]
+                                        delay=delay, priority=priority, group=group)]
         ids: list[str] = []
         for chunk in _chunks(stream):
-            added = await queue.enqueue_many(chunk, task_timeout=task_timeout, delay=delay)
+            added = await queue.enqueue_many(chunk, task_timeout=task_timeout, delay=delay,
+                                             priority=priority, group=group)
             if not as_json:
                 click.echo("\n".join(added))  # ids made here: nothing to escape
             ids += added

@@ -23,7 +23,7 @@ import redis.exceptions
 
 from ..durability import DURABLE_SCRIPTS, Durability
 from ..errors import REDIS_ERRORS, translate
-from ..keys import QueueKeys, index_roles
+from ..keys import SCHED_ROLES, QueueKeys, index_roles
 from .permissions import explain_permission
 from .wire import Packed
 
@@ -38,42 +38,46 @@ __all__ = ["KEYS", "FirstCall", "Scripts", "source"]
 _BY_REASON = index_roles()
 _LIFE = ("cancelling", "waiting", "finished")
 _SCHEDULE = ("schedules", "schedules_due", "schedule_payloads")
+# The keys of what runs next come last, in SCHED_ROLES order (includes/sched_keys.lua).
+_SCHED = SCHED_ROLES
 
 # The keys of each script, in KEYS order, by their role in QueueKeys.
 KEYS: dict[str, tuple[str, ...]] = {
-    "enqueue": ("pending", "delayed", "tasks", "payloads", "marker"),
+    "enqueue": ("pending", "delayed", "tasks", "payloads", "marker", *_SCHED),
     "dequeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-                *_BY_REASON, "config", "timer", *_LIFE),
+                *_BY_REASON, "config", "timer", *_LIFE, *_SCHED),
     "release": ("working", "leases", "tasks", "payloads", "pending", "marker", "failed",
-                *_BY_REASON, "config", *_LIFE, "results", "results_due"),
+                *_BY_REASON, "config", *_LIFE, "results", "results_due", *_SCHED),
     "requeue": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-                *_BY_REASON, "config", *_LIFE),
+                *_BY_REASON, "config", *_LIFE, *_SCHED),
     "extend": ("working", "leases", "tasks", "cancelling"),
     "fail": ("working", "leases", "tasks", "payloads", "failed", *_BY_REASON, "config", "pending",
-             "marker", *_LIFE),
+             "marker", *_LIFE, *_SCHED),
     "sweep": ("pending", "delayed", "working", "leases", "tasks", "payloads", "failed", "marker",
-              *_BY_REASON, "config", *_LIFE),
-    "replay": ("failed", "tasks", "pending", "marker", *_BY_REASON),
+              *_BY_REASON, "config", *_LIFE, *_SCHED),
+    "replay": ("failed", "tasks", "pending", "marker", *_BY_REASON, *_SCHED),
     "purge": ("failed", "tasks", "payloads", *_BY_REASON),
-    "stats": ("pending", "delayed", "working", "failed"),
+    "stats": ("pending", "delayed", "working", "failed", "prioritized", "grouped"),
+    "groups": ("grouped", "groups", "group_waits", "group_working"),
     "inspect": ("tasks", "payloads", "working", "delayed", "failed"),
     "list_failed": ("failed", "tasks", "payloads", *_BY_REASON),
     "configure": ("config",),
     "register_worker": ("workers", "workers_info"),
     "list_workers": ("workers", "workers_info"),
-    "queue_metrics": ("pending", "delayed", "working", "failed", "tasks", "workers", "config"),
+    "queue_metrics": ("pending", "delayed", "working", "failed", "tasks", "workers", "config",
+                      "prioritized", "grouped"),
     "record_throughput": ("throughput",),
     "read_throughput": ("throughput",),
     "page_queue": ("pending", "delayed", "working", "leases", "tasks"),
     "search_failed": ("failed", "tasks", *_BY_REASON),
     "group_failed": ("failed", "tasks"),
     "cancel": ("pending", "delayed", "working", "tasks", "payloads", "failed", *_BY_REASON,
-               "config", *_LIFE),
+               "config", *_LIFE, *_SCHED),
     "progress": ("leases", "tasks", "cancelling"),
     "result": ("tasks", "payloads", "failed", "results", "results_due", "waiting", "finished"),
     "expire_results": ("results", "results_due", "config"),
     "schedule_upsert": _SCHEDULE,
-    "schedule_fire": (*_SCHEDULE, "pending", "tasks", "payloads", "marker"),
+    "schedule_fire": (*_SCHEDULE, "pending", "tasks", "payloads", "marker", *_SCHED),
     "schedule_due": ("schedules", "schedules_due"),
     "schedule_list": ("schedules", "schedule_payloads"),
     "schedule_remove": _SCHEDULE,

@@ -18,6 +18,15 @@
 -- KEYS[14] cancelling  SET     working ids asked to stop
 -- KEYS[15] waiting     HASH    id -> 1: someone awaits its result
 -- KEYS[16] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[17] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[18] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[19] groups         ZSET    and keys.py)
+-- KEYS[20] group_waits    ZSET
+-- KEYS[21] group_working  HASH
+-- KEYS[22] seq            STRING
+-- KEYS[23] starts         ZSET
+-- KEYS[24] group_starts   ZSET
+-- KEYS[25] group_windows  ZSET
 -- ARGV[1] task_id
 -- ARGV[2] max_failed  retention of dead letters by count (0: unbounded), where the config has none
 -- returns 0 not cancelled (unknown, released, or a dead letter already),
@@ -32,12 +41,18 @@
 --@include finished
 --@include dead_letter
 --@include queue_config
+--@include sched_keys
+--@include group_head
+--@include group_member
 local pending, delayed, working, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local payloads, failed = KEYS[5], KEYS[6]
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', tasks, 'hash',
   payloads, 'hash', failed, 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset',
   KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[14], 'set', KEYS[15], 'hash',
   KEYS[16], 'stream'})
+if err then return err end
+local S = sched_keys(17)
+err = ensure_types({S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset'})
 if err then return err end
 local indexes = failed_indexes(7)
 local life = life_keys(14)
@@ -50,15 +65,29 @@ if redis.call('ZSCORE', working, id) then
   redis.call('SADD', life.cancelling, id)
   return 2
 end
+local meta = cjson.decode(raw)
 local where
 if redis.call('ZREM', delayed, id) == 1 then
   where = 'delayed'
 else
-  -- O(length of pending): a cancel is rare, and the list keeps hand-outs O(1).
-  redis.call('LREM', pending, 1, id)
   where = 'pending'
+  -- A ready task is in the structure of its priority and group (make_ready).
+  local priority, group = meta['p'] or 0, meta['g']
+  if group ~= nil then
+    -- Its group leaves the round-robin when this was its last ready task.
+    redis.call('ZREM', S.grouped, group_member(group, priority, meta['s'] or 0, id))
+    if not group_head(S.grouped, group) then
+      redis.call('ZREM', S.groups, group)
+      redis.call('ZREM', S.group_waits, group)
+    end
+  elseif priority ~= 0 then
+    redis.call('ZREM', S.prioritized, id)
+  else
+    -- O(length of pending): a cancel is rare, and the list keeps hand-outs O(1).
+    redis.call('LREM', pending, 1, id)
+  end
 end
 local now = now_ms()
-dead_letter(failed, indexes, tasks, payloads, id, cjson.decode(raw), 'cancelled',
+dead_letter(failed, indexes, tasks, payloads, id, meta, 'cancelled',
   'cancelled while ' .. where, now, max_failed, life)
 return 1

@@ -19,16 +19,37 @@
 -- KEYS[17] cancelling  SET     working ids asked to stop
 -- KEYS[18] waiting     HASH    id -> 1: someone awaits its result
 -- KEYS[19] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[20] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[21] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[22] groups         ZSET    and keys.py)
+-- KEYS[23] group_waits    ZSET
+-- KEYS[24] group_working  HASH
+-- KEYS[25] seq            STRING
+-- KEYS[26] starts         ZSET
+-- KEYS[27] group_starts   ZSET
+-- KEYS[28] group_windows  ZSET
 -- ARGV[1] max_tasks      hand out at most this many
 -- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
 -- ARGV[4] max_failed     retention of dead letters by count (0: unbounded)
---                        (ARGV[2..4]: the caller's, used where the config stores none)
+-- ARGV[5] group_limit        0: no limit; else at most this many working per group
+-- ARGV[6] rate_limit         0: no limit; else at most this many hand-outs in any rate_window
+-- ARGV[7] rate_window        ms
+-- ARGV[8] group_rate_limit   the same per group
+-- ARGV[9] group_rate_window  ms
+--                        (ARGV[2..9]: the caller's, used where the config stores none;
+--                        ARGV[5..9] may be left out: no limit, windows of 1 s)
 -- returns {status, wait_us, keeper, ready, then 8 per task: id, token, payload, attempt,
 --   deadline_ms, waited_ms, trace, lease_ms} (needs Redis >= 6.2: RPOP with a count)
---   status 0: nothing ready; 1: tasks handed out; 2: working_limit reached
---   wait_us: microseconds until the next delayed task is due (-1: none; with status 0,
---            0: this call dead-lettered its share of exhausted tasks, call again)
+--   status 0: nothing ready; 1: tasks handed out; 2: held back by a limit: working_limit,
+--            rate_limit, or ready tasks left only in groups at group_limit or with a full
+--            group_rate_limit window
+--   wait_us: microseconds until the next delayed task is due or, held back by a rate
+--            window, until it admits a start, whichever comes first (-1: none; with
+--            status 0, 0: this call dead-lettered its share of exhausted tasks, or looked
+--            at its share of turns of held-back groups: call again)
+-- Priority > 0 first, then plain tasks, then priority < 0; groups with ready
+-- tasks (and '' for the tasks without one) take turns, one task each.
 --   keeper: 1 if this caller is to raise the marker at that due time (see grant_timer)
 --   ready: how many tasks are left ready (when 0, the next dequeue can wait for the marker)
 --   waited_ms: from when the task became ready to this hand-out
@@ -44,38 +65,144 @@
 --@include life_keys
 --@include finished
 --@include dead_letter
+--@include sched_keys
+--@include group_head
+--@include add_turn
+--@include group_member
+--@include make_ready
 --@include promote_due
+--@include free_group_slots
+--@include free_group_slot
+--@include any_ready
+--@include take_ungrouped
+--@include group_turn
+--@include expire_windows
 --@include queue_config
 --@include ready_since
 --@include grant_timer
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[16]
+local S = sched_keys(20)
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
   tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
   KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[14], 'zset',
-  timer, 'string', KEYS[17], 'set', KEYS[18], 'hash', KEYS[19], 'stream'})
+  timer, 'string', KEYS[17], 'set', KEYS[18], 'hash', KEYS[19], 'stream',
+  S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset',
+  S.group_waits, 'zset', S.group_working, 'hash', S.seq, 'string', S.starts, 'zset',
+  S.group_starts, 'zset', S.group_windows, 'zset'})
 if err then return err end
 local indexes = failed_indexes(9)
 local life = life_keys(17)
 
 local max_tasks = tonumber(ARGV[1])
-local working_limit, requeue_limit, max_failed = queue_config(KEYS[15],
-  {'working_limit', 'requeue_limit', 'max_failed'}, {ARGV[2], ARGV[3], ARGV[4]})
+local working_limit, requeue_limit, max_failed, group_limit, rate, window, group_rate, group_window =
+  queue_config(KEYS[15], {'working_limit', 'requeue_limit', 'max_failed', 'group_limit', 'rate_limit',
+  'rate_window', 'group_rate_limit', 'group_rate_window'},
+  {ARGV[2], ARGV[3], ARGV[4], ARGV[5] or 0, ARGV[6] or 0, ARGV[7] or 1000, ARGV[8] or 0, ARGV[9] or 1000})
 local now, time = now_ms()
 
-promote_due(delayed, pending, now, math.max(max_tasks, 100))
+promote_due(delayed, pending, S, tasks, now, math.max(max_tasks, 100))
+expire_windows(S, now, 100)
+-- How many are ready, all structures together (the reply's 'ready').
+local function ready_count()
+  return redis.call('LLEN', pending) + redis.call('ZCARD', S.prioritized) + redis.call('ZCARD', S.grouped)
+end
 
 if working_limit > 0 then
   local free = working_limit - redis.call('ZCARD', working)
   if free <= 0 then
-    local wait, keeper = grant_timer(delayed, timer, time)
-    return {2, wait, keeper, redis.call('LLEN', pending)}
+    local wait, keeper = grant_timer(delayed, timer, time, nil)
+    return {2, wait, keeper, ready_count()}
   end
   if free < max_tasks then max_tasks = free end
 end
+if rate > 0 then
+  -- A sliding window: starts at or before now - window have left it.
+  redis.call('ZREMRANGEBYSCORE', S.starts, '-inf', now - window)
+  local used = redis.call('ZCARD', S.starts)
+  if used >= rate then
+    if any_ready(pending, S) then
+      -- Held back until the oldest start leaves the window: one consumer keeps that time.
+      local oldest = tonumber(redis.call('ZRANGE', S.starts, 0, 0, 'WITHSCORES')[2])
+      local wait, keeper = grant_timer(delayed, timer, time, oldest + window)
+      return {2, wait, keeper, ready_count()}
+    end
+    max_tasks = 0
+  elseif rate - used < max_tasks then
+    max_tasks = rate - used
+  end
+end
+
+local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
+local turns = {group_limit = group_limit, group_rate = group_rate, group_window = group_window,
+  now = now, stamp = stamp}
+-- The next n ready ids: groups (and '' for the tasks without one) take turns
+-- while any group has a turn; the rest come in bulk from the ungrouped ones.
+-- Turns are read a round at a time: each group served goes to the end, after
+-- every group of this round, so the round's order holds.
+-- At most TURN_BUDGET turns are looked at per call, so groups leaving the turn
+-- in numbers (group_limit lowered) are dealt with over several calls.
+local TURN_BUDGET, looked, budget_spent = 1000, 0, false
+local function pick(n)
+  local ids = {}
+  if redis.call('EXISTS', S.groups) == 1 then
+    if (redis.call('LLEN', pending) > 0 or redis.call('EXISTS', S.prioritized) == 1)
+        and not redis.call('ZSCORE', S.groups, '') then
+      add_turn(S, '')
+    end
+    turns.last = tonumber(redis.call('ZRANGE', S.groups, -1, -1, 'WITHSCORES')[2])
+    while #ids < n do
+      if looked >= TURN_BUDGET then
+        budget_spent = true
+        return ids
+      end
+      local round = redis.call('ZRANGE', S.groups, 0, math.min(n - #ids, TURN_BUDGET - looked) - 1)
+      looked = looked + #round
+      if #round == 0 then break end
+      local counts = redis.call('HMGET', S.group_working, unpack(round))
+      turns.count, turns.drop, turns.moved, turns.gone = {}, {}, {}, {}
+      for i, turn in ipairs(round) do turns.count[turn] = tonumber(counts[i]) or 0 end
+      for _, turn in ipairs(round) do
+        if #ids >= n then break end
+        if turn ~= '' then
+          local id = group_turn(S, turn, turns)
+          if id then ids[#ids + 1] = id end
+        elseif #round == 1 and redis.call('ZCARD', S.groups) == 1 then
+          -- Only the ungrouped tasks are left: no turns needed.
+          turns.gone[#turns.gone + 1] = ''
+        else
+          local id = take_ungrouped(pending, S, 1)[1]
+          if id then
+            ids[#ids + 1] = id
+            turns.last = turns.last + 1
+            turns.moved[#turns.moved + 1] = turns.last
+            turns.moved[#turns.moved + 1] = ''
+          else
+            turns.gone[#turns.gone + 1] = ''
+          end
+        end
+      end
+      -- The round's writes, one command per key.
+      local working = {}
+      for group, count in pairs(turns.count) do
+        if group ~= '' and count > 0 then
+          working[#working + 1] = group
+          working[#working + 1] = count
+        end
+      end
+      if #turns.drop > 0 then redis.call('ZREM', S.grouped, unpack(turns.drop)) end
+      if #working > 0 then redis.call('HSET', S.group_working, unpack(working)) end
+      if #turns.moved > 0 then redis.call('ZADD', S.groups, unpack(turns.moved)) end
+      if #turns.gone > 0 then redis.call('ZREM', S.groups, unpack(turns.gone)) end
+    end
+  end
+  if #ids < n then
+    for _, id in ipairs(take_ungrouped(pending, S, n - #ids)) do ids[#ids + 1] = id end
+  end
+  return ids
+end
 
 local out = {1, -1, 0, 0}
-local stamp = time[1] .. string.format('%06d', tonumber(time[2]))
 -- Ids come off pending in chunks (RPOP with a count, Redis >= 6.2), and each
 -- chunk is read and written with one command per key.
 -- Exhausted or broken tasks found on the way are dead-lettered, at most
@@ -84,8 +211,8 @@ local DEAD_BUDGET = 100
 local left, dead = max_tasks, 0
 while left > 0 and dead < DEAD_BUDGET do
   local asked = math.min(left, 500, DEAD_BUDGET - dead)
-  local ids = redis.call('RPOP', pending, asked)
-  if not ids then break end
+  local ids = pick(asked)
+  if #ids == 0 then break end
   local raws = redis.call('HMGET', tasks, unpack(ids))
   local bodies = redis.call('HMGET', payloads, unpack(ids))
   local metas, leased, deadlines = {}, {}, {}
@@ -93,6 +220,8 @@ while left > 0 and dead < DEAD_BUDGET do
     local raw = raws[j]
     local meta
     if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
+    -- A group's slot was taken with its turn: one that is not handed out gives it back.
+    if meta['a'] >= requeue_limit or not raw then free_group_slot(S, meta) end
     if not raw then
       dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed, life)
       dead = dead + 1
@@ -118,6 +247,7 @@ while left > 0 and dead < DEAD_BUDGET do
       out[#out + 1] = math.max(now - ready_since(meta), 0)
       out[#out + 1] = meta['tc'] or ''
       out[#out + 1] = meta['t']
+      if rate > 0 then redis.call('ZADD', S.starts, now, stamp .. id) end
       left = left - 1
     end
   end
@@ -129,25 +259,37 @@ while left > 0 and dead < DEAD_BUDGET do
   if #ids < asked then break end
 end
 
-if #out == 4 and dead >= DEAD_BUDGET and redis.call('LLEN', pending) > 0 then
+if rate > 0 and #out > 4 then redis.call('PEXPIRE', S.starts, window) end
+if #out == 4 and (budget_spent or dead >= DEAD_BUDGET) and any_ready(pending, S) then
   -- Out of budget with more to look at: the caller (or another consumer) goes on.
   wake(marker)
-  return {0, 0, 0, redis.call('LLEN', pending)}
+  return {0, 0, 0, ready_count()}
 end
+-- Ready tasks left only in groups held back by their limits: the caller is held
+-- back too, until a slot frees (a wake-up) or a group's rate window admits a start.
+local held = #out == 4 and redis.call('EXISTS', S.grouped) == 1
+local held_until = nil
+if held then held_until = tonumber(redis.call('ZRANGE', S.group_waits, 0, 0, 'WITHSCORES')[2]) end
 -- The next due time goes with every reply: a consumer that took a task can
 -- keep the time as well as an idle one (the timer is its process's, not its own).
-out[2], out[3] = grant_timer(delayed, timer, time)
+out[2], out[3] = grant_timer(delayed, timer, time, held_until)
 if #out == 4 then
   -- Nothing is ready: no consumer needs waking, and a drained queue keeps no key.
   redis.call('DEL', marker)
-  out[1] = 0
+  if not held and redis.call('EXISTS', S.prioritized) == 0 then redis.call('DEL', S.seq) end
+  out[1] = held and 2 or 0
+  out[4] = ready_count()
   return out
 end
 -- Others are still ready: pass the wake-up on to the next idle consumer.
-out[4] = redis.call('LLEN', pending)
-if out[4] > 0 then
+out[4] = ready_count()
+if any_ready(pending, S) then
   if working_limit == 0 or redis.call('ZCARD', working) < working_limit then wake(marker) end
 else
   redis.call('DEL', marker)
+  -- Nothing ordered is left: the sequence starts again (a drained queue keeps no key).
+  if redis.call('EXISTS', S.grouped) == 0 and redis.call('EXISTS', S.prioritized) == 0 then
+    redis.call('DEL', S.seq)
+  end
 end
 return out

@@ -5,19 +5,36 @@
 -- KEYS[3] tasks     HASH  id -> metadata JSON
 -- KEYS[4] payloads  HASH  id -> payload
 -- KEYS[5] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[6] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[7] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[8] groups         ZSET    and keys.py)
+-- KEYS[9] group_waits    ZSET
+-- KEYS[10] group_working  HASH
+-- KEYS[11] seq            STRING
+-- KEYS[12] starts         ZSET
+-- KEYS[13] group_starts   ZSET
+-- KEYS[14] group_windows  ZSET
 -- ARGV[1] count     number of tasks that follow
--- ARGV[2] shared    1: ARGV[3..5] give timeout_ms, delay_ms, at_ms for every task and
---                   2 arguments follow per task; 0: 5 arguments follow per task;
+-- ARGV[2] shared    1: ARGV[3..7] give timeout_ms, delay_ms, at_ms, priority, group for
+--                   every task and 2 arguments follow per task; 0: 7 arguments follow per task;
 --                   3 and 2: as 1 and 0 with one more argument per task, its trace context:
--- ARGV[n] task_id, payload[, timeout_ms, delay_ms (-1: none), at_ms (-1: none)][, trace]
+-- ARGV[n] task_id, payload[, timeout_ms, delay_ms (-1: none), at_ms (-1: none),
+--         priority (an integer in -1000..1000, higher first), group ('': none)][, trace]
 --                   (trace: a W3C traceparent[|tracestate], kept in the metadata as 'tc';
 --                   '' for none; the caller has checked it needs no JSON escaping)
 -- returns a list with, per task, 1 if it was added, 0 if its id was live
 --@include now_ms
 --@include ensure_types
 --@include wake
+--@include sched_keys
+--@include group_head
+--@include add_turn
+--@include group_member
+--@include make_ready
 local pending, delayed, tasks, payloads, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local err = ensure_types({pending, 'list', delayed, 'zset', tasks, 'hash', payloads, 'hash', marker, 'zset'})
+local S = sched_keys(6)
+local err = ensure_types({pending, 'list', delayed, 'zset', tasks, 'hash', payloads, 'hash', marker, 'zset',
+  S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset', S.seq, 'string'})
 if err then return err end
 
 local now = now_ms()
@@ -36,11 +53,12 @@ end
 
 local mode = tonumber(ARGV[2])
 local shared, traced = mode == 1 or mode == 3, mode >= 2
-local stride, first = 5, 3
-local timeout, delay, at
+local stride, first = 7, 3
+local timeout, delay, at, priority, group
 if shared then
-  stride, first = 2, 6
+  stride, first = 2, 8
   timeout, delay, at = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  priority, group = tonumber(ARGV[6]), ARGV[7]
 end
 if traced then stride = stride + 1 end
 for i = 0, tonumber(ARGV[1]) - 1 do
@@ -48,6 +66,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   local id, payload = ARGV[base], ARGV[base + 1]
   if not shared then
     timeout, delay, at = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+    priority, group = tonumber(ARGV[base + 5]), ARGV[base + 6]
   end
   if seen[id] or redis.call('HEXISTS', tasks, id) == 1 then
     added[#added + 1] = 0
@@ -61,7 +80,22 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     if traced and ARGV[base + stride - 1] ~= '' then
       tail = ',"tc":"' .. ARGV[base + stride - 1] .. '"}'
     end
-    if due > now then
+    if priority ~= 0 or group ~= '' then
+      -- Kept in the metadata: a delayed, requeued, recovered or replayed task keeps them.
+      local fields = {t = timeout, a = 0, r = 0, q = 0, e = now}
+      if priority ~= 0 then fields['p'] = priority end
+      if group ~= '' then fields['g'] = group end
+      if tail ~= '}' then fields['tc'] = ARGV[base + stride - 1] end
+      if due > now then
+        fields['dp'], fields['dt'] = 1, due
+        redis.call('ZADD', delayed, due, id)
+        if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
+      else
+        make_ready(pending, S, id, fields, false)
+        ready = true
+      end
+      meta = cjson.encode(fields)
+    elseif due > now then
       meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d,"dp":1,"dt":%d', timeout, now, due) .. tail
       redis.call('ZADD', delayed, due, id)
       if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end

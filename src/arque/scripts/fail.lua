@@ -17,6 +17,15 @@
 -- KEYS[15] cancelling  SET     working ids asked to stop
 -- KEYS[16] waiting     HASH    id -> 1: someone awaits its result
 -- KEYS[17] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[18] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[19] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[20] groups         ZSET    and keys.py)
+-- KEYS[21] group_waits    ZSET
+-- KEYS[22] group_working  HASH
+-- KEYS[23] seq            STRING
+-- KEYS[24] starts         ZSET
+-- KEYS[25] group_starts   ZSET
+-- KEYS[26] group_windows  ZSET
 -- ARGV[1] task_id
 -- ARGV[2] token       '' acts on the current hand-out
 -- ARGV[3] reason      why it failed: a DeadReason value ('rejected', 'undecodable', ...)
@@ -37,11 +46,20 @@
 --@include dead_letter
 --@include queue_config
 --@include wake
+--@include sched_keys
+--@include group_head
+--@include add_turn
+--@include free_group_slots
+--@include free_group_slot
+--@include any_ready
 local working, leases, tasks, payloads, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local pending, marker = KEYS[13], KEYS[14]
+local S = sched_keys(18)
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset',
   KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset',
-  marker, 'zset', KEYS[15], 'set', KEYS[16], 'hash', KEYS[17], 'stream'})
+  marker, 'zset', KEYS[15], 'set', KEYS[16], 'hash', KEYS[17], 'stream',
+  S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
+  S.group_working, 'hash', S.seq, 'string'})
 if err then return err end
 local indexes = failed_indexes(6)
 local life = life_keys(15)
@@ -53,10 +71,11 @@ local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
+local came_back = free_group_slot(S, meta)
 local max_failed = queue_config(KEYS[12], {'max_failed'}, {ARGV[5]})
 local reason = ARGV[3]
 if redis.call('SISMEMBER', life.cancelling, id) == 1 then reason = 'cancelled' end
 dead_letter(failed, indexes, tasks, payloads, id, meta, reason, ARGV[4], now, max_failed, life)
--- A slot came free: a consumer held back by working_limit may take the next task.
-if redis.call('LLEN', pending) > 0 then wake(marker) end
+-- A slot came free: a consumer held back by working_limit (or its group's) may take the next task.
+if came_back or any_ready(pending, S) then wake(marker) end
 return 1

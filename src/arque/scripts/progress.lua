@@ -18,7 +18,7 @@ local id, token = ARGV[1], ARGV[2]
 if not holds_lease(leases, id, token) then return 0 end
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 -- Kept as text inside the metadata: it comes back exactly as it was sent.
-meta['p'] = ARGV[3]
+meta['pr'] = ARGV[3]
 redis.call('HSET', tasks, id, cjson.encode(meta))
 if redis.call('SISMEMBER', cancelling, id) == 1 then return -1 end
 return 1

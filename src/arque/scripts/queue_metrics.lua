@@ -6,9 +6,12 @@
 -- KEYS[5] tasks     HASH  id -> metadata JSON
 -- KEYS[6] workers   ZSET  worker name -> registration expiry (ms)
 -- KEYS[7] config    HASH  the queue's stored settings
+-- KEYS[8] prioritized  ZSET  ready ids without a group, priority != 0 (counted in pending)
+-- KEYS[9] grouped      ZSET  ready tasks of groups (counted in pending)
 -- ARGV[1] scan      how many working tasks (soonest deadlines first) to look at for the oldest lease
 -- ARGV[2] working_limit  the caller's, used when the config stores none
--- returns {pending, delayed, working, failed, oldest_ready_age_ms, oldest_lease_age_ms, workers,
+-- returns {pending (all ready tasks), delayed, working, failed, oldest_ready_age_ms (of the plain
+--          list and delayed tasks), oldest_lease_age_ms, workers,
 --          working_limit} (an age is -1 when there is no such task; due delayed tasks not yet
 --          promoted count as ready)
 --@include now_ms
@@ -49,5 +52,6 @@ end
 
 local workers = redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf')
 local working_limit = queue_config(KEYS[7], {'working_limit'}, {ARGV[2]})
-return {redis.call('LLEN', pending), redis.call('ZCARD', delayed), redis.call('ZCARD', working),
+local ready = redis.call('LLEN', pending) + redis.call('ZCARD', KEYS[8]) + redis.call('ZCARD', KEYS[9])
+return {ready, redis.call('ZCARD', delayed), redis.call('ZCARD', working),
         redis.call('ZCARD', failed), oldest_ready, oldest_lease, workers, working_limit}

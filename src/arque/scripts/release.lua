@@ -22,6 +22,15 @@
 -- KEYS[17] finished    STREAM  ids of awaited tasks that finished
 -- KEYS[18] results      HASH  id -> the handler's return value, encoded
 -- KEYS[19] results_due  ZSET  id -> when its result expires (ms)
+-- KEYS[20] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[21] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[22] groups         ZSET    and keys.py)
+-- KEYS[23] group_waits    ZSET
+-- KEYS[24] group_working  HASH
+-- KEYS[25] seq            STRING
+-- KEYS[26] starts         ZSET
+-- KEYS[27] group_starts   ZSET
+-- KEYS[28] group_windows  ZSET
 -- ARGV[1] result_ttl     ms a result is kept (0: results off, nothing kept)
 -- ARGV[2] max_failed     retention of dead letters by count (0: unbounded)
 -- ARGV[3] max_results    retention of results by count (0: unbounded); beyond it the
@@ -43,13 +52,22 @@
 --@include dead_letter
 --@include queue_config
 --@include trim_results
+--@include sched_keys
+--@include group_head
+--@include add_turn
+--@include free_group_slots
+--@include meta_group
+--@include any_ready
 local working, leases, tasks, payloads = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pending, marker, failed = KEYS[5], KEYS[6], KEYS[7]
 local results, results_due = KEYS[18], KEYS[19]
+local S = sched_keys(20)
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash',
   marker, 'zset', failed, 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset',
   KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[15], 'set', KEYS[16], 'hash',
-  KEYS[17], 'stream', results, 'hash', results_due, 'zset'})
+  KEYS[17], 'stream', results, 'hash', results_due, 'zset',
+  S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
+  S.group_working, 'hash', S.seq, 'string'})
 if err then return err end
 local indexes = failed_indexes(8)
 local life = life_keys(15)
@@ -58,7 +76,16 @@ local result_ttl, max_failed, max_results = queue_config(KEYS[14],
   {'result_ttl', 'max_failed', 'max_results'}, {ARGV[1], ARGV[2], ARGV[3]})
 local now = nil
 local out = {}
-local freed = false
+local freed, group_names, groups_freed = false, {}, {}
+-- Only a queue with groups working reads the metadata of what it releases; a
+-- cancelled task's lease ends here too, so its group's slot comes back with the rest.
+local grouped = redis.call('EXISTS', S.group_working) == 1
+local raws = {}
+if grouped then
+  local ids = {}
+  for i = 4, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
+  if #ids > 0 then raws = redis.call('HMGET', tasks, unpack(ids)) end
+end
 for i = 4, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if not holds_lease(leases, id, token) then
@@ -66,6 +93,14 @@ for i = 4, #ARGV, 3 do
   else
     redis.call('ZREM', working, id)
     redis.call('HDEL', leases, id)
+    if grouped then
+      local raw = raws[(i - 1) / 3]
+      local group = raw and meta_group(raw)
+      if group then
+        if not groups_freed[group] then group_names[#group_names + 1] = group end
+        groups_freed[group] = (groups_freed[group] or 0) + 1
+      end
+    end
     freed = true
     if redis.call('SISMEMBER', life.cancelling, id) == 1 then
       now = now or now_ms()
@@ -86,6 +121,7 @@ for i = 4, #ARGV, 3 do
     end
   end
 end
+free_group_slots(S, group_names, groups_freed)
 -- A slot came free: a consumer held back by working_limit may take the next task.
-if freed and redis.call('LLEN', pending) > 0 then wake(marker) end
+if freed and any_ready(pending, S) then wake(marker) end
 return out

@@ -18,6 +18,15 @@
 -- KEYS[16] cancelling  SET     working ids asked to stop
 -- KEYS[17] waiting     HASH    id -> 1: someone awaits its result
 -- KEYS[18] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[19] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[20] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[21] groups         ZSET    and keys.py)
+-- KEYS[22] group_waits    ZSET
+-- KEYS[23] group_working  HASH
+-- KEYS[24] seq            STRING
+-- KEYS[25] starts         ZSET
+-- KEYS[26] group_starts   ZSET
+-- KEYS[27] group_windows  ZSET
 -- ARGV[1] task_id
 -- ARGV[2] token          '' acts on the current hand-out
 -- ARGV[3] delay_ms       0: pending at once
@@ -33,6 +42,14 @@
 --@include ensure_types
 --@include holds_lease
 --@include wake
+--@include sched_keys
+--@include group_head
+--@include add_turn
+--@include group_member
+--@include make_ready
+--@include free_group_slots
+--@include free_group_slot
+--@include any_ready
 --@include unindex_failed
 --@include drop_failed
 --@include trim_failed
@@ -42,10 +59,13 @@
 --@include queue_config
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local S = sched_keys(19)
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
   tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
   KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[14], 'zset',
-  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream'})
+  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream',
+  S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
+  S.group_working, 'hash', S.seq, 'string'})
 if err then return err end
 local indexes = failed_indexes(9)
 local life = life_keys(16)
@@ -59,10 +79,11 @@ local now = now_ms()
 local meta = cjson.decode(redis.call('HGET', tasks, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
+local came_back = free_group_slot(S, meta)
 if redis.call('SISMEMBER', life.cancelling, id) == 1 then
   dead_letter(failed, indexes, tasks, payloads, id, meta, 'cancelled', 'cancelled while working', now, max_failed, life)
-  -- A slot came free: a consumer held back by working_limit may take the next task.
-  if redis.call('LLEN', pending) > 0 then wake(marker) end
+  -- A slot came free: a consumer held back by working_limit (or its group's) may take the next task.
+  if came_back or any_ready(pending, S) then wake(marker) end
   return 0
 end
 if count_attempt then
@@ -71,8 +92,8 @@ if count_attempt then
   if last_error ~= '' then meta['err'] = last_error end
   if meta['a'] >= requeue_limit then
     dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed, life)
-    -- A slot came free: a consumer held back by working_limit may take the next task.
-    if redis.call('LLEN', pending) > 0 then wake(marker) end
+    -- A slot came free: a consumer held back by working_limit (or its group's) may take the next task.
+    if came_back or any_ready(pending, S) then wake(marker) end
     return 2
   end
 elseif meta['a'] > 0 then
@@ -83,11 +104,11 @@ if delay > 0 then
   meta['dt'] = now + delay
   redis.call('ZADD', delayed, now + delay, id)
   -- Wake one consumer: for a freed slot when others are ready, or to time the new earliest.
-  if redis.call('LLEN', pending) > 0 or redis.call('ZRANGE', delayed, 0, 0)[1] == id then
+  if came_back or any_ready(pending, S) or redis.call('ZRANGE', delayed, 0, 0)[1] == id then
     wake(marker)
   end
 else
-  redis.call('LPUSH', pending, id)
+  make_ready(pending, S, id, meta, false)
   wake(marker)
 end
 redis.call('HSET', tasks, id, cjson.encode(meta))

@@ -11,6 +11,15 @@
 -- KEYS[5] tasks     HASH  id -> metadata JSON
 -- KEYS[6] payloads  HASH  id -> payload
 -- KEYS[7] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[8] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[9] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[10] groups         ZSET    and keys.py)
+-- KEYS[11] group_waits    ZSET
+-- KEYS[12] group_working  HASH
+-- KEYS[13] seq            STRING
+-- KEYS[14] starts         ZSET
+-- KEYS[15] group_starts   ZSET
+-- KEYS[16] group_windows  ZSET
 -- ARGV[1] name
 -- ARGV[2] version  the version the caller read
 -- ARGV[3] tick_ms  the run the caller read as due (the schedule's next run)
@@ -22,10 +31,19 @@
 --@include now_ms
 --@include ensure_types
 --@include wake
+--@include sched_keys
+--@include group_head
+--@include add_turn
+--@include group_member
+--@include make_ready
 local schedules, due, schedule_payloads = KEYS[1], KEYS[2], KEYS[3]
 local pending, tasks, payloads, marker = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local err = ensure_types({schedules, 'hash', due, 'zset', schedule_payloads, 'hash',
   pending, 'list', tasks, 'hash', payloads, 'hash', marker, 'zset'})
+if err then return err end
+local S = sched_keys(8)
+err = ensure_types({S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
+  S.seq, 'string'})
 if err then return err end
 
 local name, version, tick, next_run = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -39,9 +57,19 @@ local now = now_ms()
 if now < tick then return {2, tick - now} end
 
 if redis.call('HEXISTS', tasks, id) == 0 then
-  redis.call('HSET', tasks, id, string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d}', definition['t'], now))
+  -- Its metadata as enqueue writes it: the schedule's priority and group go with the task.
+  local priority, group = tonumber(definition['pri']) or 0, definition['grp']
+  if priority == 0 and (group == nil or group == cjson.null) then
+    redis.call('HSET', tasks, id, string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d}', definition['t'], now))
+    redis.call('LPUSH', pending, id)
+  else
+    local fields = {t = definition['t'], a = 0, r = 0, q = 0, e = now}
+    if priority ~= 0 then fields['p'] = priority end
+    if group ~= nil and group ~= cjson.null then fields['g'] = group end
+    make_ready(pending, S, id, fields, false)
+    redis.call('HSET', tasks, id, cjson.encode(fields))
+  end
   redis.call('HSET', payloads, id, redis.call('HGET', schedule_payloads, name))
-  redis.call('LPUSH', pending, id)
   wake(marker)
 end
 definition['n'] = next_run

@@ -19,6 +19,15 @@
 -- KEYS[16] cancelling  SET     working ids asked to stop
 -- KEYS[17] waiting     HASH    id -> 1: someone awaits its result
 -- KEYS[18] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[19] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[20] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[21] groups         ZSET    and keys.py)
+-- KEYS[22] group_waits    ZSET
+-- KEYS[23] group_working  HASH
+-- KEYS[24] seq            STRING
+-- KEYS[25] starts         ZSET
+-- KEYS[26] group_starts   ZSET
+-- KEYS[27] group_windows  ZSET
 -- ARGV[1] requeue_limit   a task is handed out at most this many times
 -- ARGV[2] recovery_limit  a task whose lease expired this many times is a poison pill
 --                         (0: the same as requeue_limit)
@@ -31,6 +40,14 @@
 --@include failed_indexes
 --@include ensure_types
 --@include wake
+--@include sched_keys
+--@include group_head
+--@include add_turn
+--@include group_member
+--@include make_ready
+--@include free_group_slots
+--@include free_group_slot
+--@include any_ready
 --@include unindex_failed
 --@include drop_failed
 --@include trim_failed
@@ -41,10 +58,13 @@
 --@include queue_config
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, payloads, failed, marker = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local S = sched_keys(19)
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
   tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
   KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[14], 'zset',
-  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream'})
+  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream',
+  S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
+  S.group_working, 'hash', S.seq, 'string'})
 if err then return err end
 local indexes = failed_indexes(9)
 local life = life_keys(16)
@@ -56,6 +76,7 @@ local limit = tonumber(ARGV[5])
 local now = now_ms()
 
 local recovered, dead = 0, 0
+local freed_group = false
 local expired = redis.call('ZRANGEBYSCORE', working, '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   redis.call('ZREM', working, id)
@@ -63,6 +84,7 @@ for _, id in ipairs(expired) do
   local raw = redis.call('HGET', tasks, id)
   local meta
   if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
+  if free_group_slot(S, meta) then freed_group = true end
   meta['r'] = meta['r'] + 1
   meta['rt'] = now
   meta['err'] = 'lease expired: the holder crashed or overran its task_timeout'
@@ -80,14 +102,14 @@ for _, id in ipairs(expired) do
     dead_letter(failed, indexes, tasks, payloads, id, meta, 'lease_expired', nil, now, max_failed, life)
     dead = dead + 1
   else
+    -- Recovered tasks go to the head of the line (of their priority): they have waited already.
+    make_ready(pending, S, id, meta, true)
     redis.call('HSET', tasks, id, cjson.encode(meta))
-    -- Recovered tasks go to the head of the line: they have waited already.
-    redis.call('RPUSH', pending, id)
     recovered = recovered + 1
   end
 end
 
-local promoted = promote_due(delayed, pending, now, limit)
+local promoted = promote_due(delayed, pending, S, tasks, now, limit)
 
 local trimmed = 0
 if failed_ttl > 0 then
@@ -98,8 +120,8 @@ end
 trimmed = trimmed + trim_failed(failed, tasks, payloads, indexes, max_failed, limit - trimmed)
 
 -- Tasks became ready, or expired leases freed slots (even those dead-lettered):
--- a consumer held back by working_limit may take the next task.
-if recovered + promoted > 0 or (#expired > 0 and redis.call('LLEN', pending) > 0) then
+-- a consumer held back by working_limit (or its group's) may take the next task.
+if recovered + promoted > 0 or freed_group or (#expired > 0 and any_ready(pending, S)) then
   wake(marker)
 end
 return {recovered, promoted, dead, trimmed}

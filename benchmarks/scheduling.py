@@ -1,0 +1,239 @@
+"""What runs next, measured: priorities, groups and rate limits beside the plain queue.
+
+    python benchmarks/scheduling.py                 # N=20,000, 3 runs, medians
+    python benchmarks/scheduling.py --runs 1 --tasks 2000 --backlog 10000 --seconds 3
+
+Each run starts a private redis-server (arque.testing, never :6379) and measures:
+
+* drain: ``--tasks`` no-op tasks through one ``Worker(concurrency=100)``, enqueued
+  first, timed from the worker's start to the last handler; plain, 1 priority
+  level, 10 levels, and 1,000 groups under ``group_limit=5``, each ``--reps``
+  times interleaved; the ratio to the plain drain, and the Redis server time
+  per task of the drain's scripts (``INFO commandstats``);
+* rate: ``rate_limit=(1000, 1)`` over ``--seconds`` with 4 consumer processes
+  (``dequeue_many`` loops): starts per second over the span, and the most starts
+  in any 1 s window (from the hand-out times on the Redis clock);
+* new group: enqueue-to-start (p50, p99) of the first task of a new group while
+  one group has ``--backlog`` pending and a Worker drains it: with the Worker's
+  100 slots all busy with the big group, and with the big group capped by
+  ``group_limit=50``.
+
+Prints one JSON line per figure per run, then a table of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from arque import Arque, Worker
+from arque.testing import RedisServer
+
+CONCURRENCY = 100
+VARIANTS = ("plain", "1 priority", "10 priorities", "1000 groups")
+
+
+async def _drain(url: str, tasks: int, variant: str) -> tuple[float, float]:
+    """One Worker drains ``tasks`` enqueued before it starts: (tasks/s, server µs per task).
+
+    The server time is what ``INFO commandstats`` counts for the scripts of the
+    drain (dequeue and release), less sensitive to a busy machine than the rate.
+    """
+    client = aioredis.Redis.from_url(url, max_connections=300)
+    await client.flushall()
+    settings: dict[str, Any] = {"group_limit": 5} if variant == "1000 groups" else {}
+    queue = Arque(client, queue="bench", working_limit=0, **settings)
+    # 100 tasks per call share their options; with groups, 20 per call, one group each,
+    # so 1,000 groups get 20 tasks each (20,000 tasks), enqueued group after group.
+    step = 20 if variant == "1000 groups" else 100
+    for n, i in enumerate(range(0, tasks, step)):
+        options: dict[str, Any] = {}
+        if variant == "1 priority":
+            options["priority"] = 5
+        elif variant == "10 priorities":
+            options["priority"] = n % 10 + 1
+        elif variant == "1000 groups":
+            options["group"] = f"tenant-{n % 1000}"
+        await queue.enqueue_many([{"i": j} for j in range(i, min(i + step, tasks))],
+                                 task_timeout=60, **options)
+    await client.config_resetstat()
+    done = asyncio.Event()
+    count = 0
+
+    async def handler(data: Any, ctx: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == tasks:
+            done.set()
+
+    worker = Worker(queue, handler, concurrency=CONCURRENCY, sweep_interval=None)
+    began = time.perf_counter()
+    running = asyncio.create_task(worker.run())
+    await done.wait()
+    elapsed = time.perf_counter() - began
+    worker.stop()
+    await running
+    scripts = (await client.info("commandstats")).get("cmdstat_evalsha", {})
+    await client.aclose()
+    return tasks / elapsed, float(scripts.get("usec", 0)) / tasks
+
+
+CONSUMER = '''
+import asyncio, sys, time
+import redis.asyncio as aioredis
+from arque import Arque
+async def main(url, seconds, out):
+    client = aioredis.Redis.from_url(url)
+    queue = Arque(client, queue="rate")
+    starts = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        got = await queue.dequeue_many(50, timeout=min(1.0, max(0.01, end - time.monotonic())))
+        for task_id, _ in got:
+            starts.append(round(task_id.deadline * 1000) - 60_000)
+        if got:
+            await queue.release_many([t for t, _ in got])
+    with open(out, "w") as f:
+        f.write(" ".join(map(str, starts)))
+    await client.aclose()
+asyncio.run(main(sys.argv[1], float(sys.argv[2]), sys.argv[3]))
+'''
+
+
+async def _rate(url: str, seconds: float, workdir: Path) -> dict[str, float]:
+    client = aioredis.Redis.from_url(url)
+    await client.flushall()
+    queue = Arque(client, queue="rate", rate_limit=(1000, 1.0))
+    total = int(1000 * (seconds + 3))
+    for start in range(0, total, 500):
+        await queue.enqueue_many([{"i": i} for i in range(start, min(start + 500, total))],
+                                 task_timeout=60)
+    outs = [workdir / f"starts-{n}.txt" for n in range(4)]
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CONSUMER, url, str(seconds), str(out)) for out in outs]
+    for proc in procs:
+        await proc.wait()
+    await client.aclose()
+    starts = sorted(int(s) for out in outs for s in out.read_text().split())
+    # The span: from the first start to the last full second after it.
+    first = starts[0]
+    span = int(seconds) - 1
+    within = [s for s in starts if s < first + span * 1000]
+    most, j = 0, 0
+    for i, s in enumerate(starts):  # the most starts in any window of 1 s
+        while starts[j] <= s - 1000:
+            j += 1
+        most = max(most, i - j + 1)
+    return {"starts_per_s": len(within) / span, "max_in_any_1s": most}
+
+
+async def _new_group(url: str, backlog: int, samples: int, group_limit: int) -> dict[str, float]:
+    """Enqueue-to-start of new groups' first tasks while a Worker drains a big group.
+
+    ``group_limit`` 0: the big group fills all 100 slots of the Worker (no-op
+    handlers), so a new task waits for the Worker's next fetch; 50: the big
+    group holds at most 50, and a fetcher waits in Redis for new work.
+    """
+    client = aioredis.Redis.from_url(url, max_connections=300)
+    await client.flushall()
+    queue = Arque(client, queue="groups", working_limit=0, group_limit=group_limit)
+    for start in range(0, backlog, 500):
+        await queue.enqueue_many([{"i": i} for i in range(start, min(start + 500, backlog))],
+                                 group="big", task_timeout=60)
+    started: dict[str, float] = {}
+
+    async def handler(data: Any, ctx: Any) -> None:
+        if "probe" in data:
+            started[data["probe"]] = time.perf_counter()
+
+    producer = Arque(client, queue="groups")
+    worker = Worker(queue, handler, concurrency=CONCURRENCY, sweep_interval=None)
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.5)
+    latencies = []
+    for n in range(samples):
+        key = f"p{n}"
+        sent = time.perf_counter()
+        await producer.enqueue({"probe": key}, group=f"new-{n}")
+        while key not in started:
+            await asyncio.sleep(0.0005)
+        latencies.append((started[key] - sent) * 1000)
+        await asyncio.sleep(0.01)
+    pending = (await queue.stats()).pending
+    worker.stop()
+    await running
+    await client.aclose()
+    latencies.sort()
+    return {"p50_ms": statistics.median(latencies),
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "big_pending_at_end": pending}
+
+
+async def one_run(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with RedisServer() as server:
+        await _drain(server.url, min(a.tasks, 2000), "plain")  # warm-up: scripts loaded, pools
+        # Each variant --reps times, interleaved and in a rotating order, so a busy spell of
+        # the shared machine spreads over all of them; the run keeps each one's median.
+        samples: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+        for rep in range(a.reps):
+            for variant in VARIANTS[rep % 4:] + VARIANTS[:rep % 4]:
+                samples[variant].append(await _drain(server.url, a.tasks, variant))
+        for variant, got in samples.items():
+            out[f"drain {variant}"] = statistics.median(rate for rate, _ in got)
+            out[f"server us/task {variant}"] = statistics.median(us for _, us in got)
+        out["rate"] = await _rate(server.url, a.seconds, workdir)
+        out["new group"] = await _new_group(server.url, a.backlog, a.samples, 0)
+        out["new group, big capped"] = await _new_group(server.url, a.backlog, a.samples, 50)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=3, help="drains of each variant per run")
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--backlog", type=int, default=100_000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    a = parser.parse_args()
+    workdir = Path(__file__).with_name(".work")
+    workdir.mkdir(exist_ok=True)
+    runs = []
+    for _ in range(a.runs):
+        result = asyncio.run(one_run(a, workdir))
+        print(json.dumps(result), flush=True)
+        runs.append(result)
+
+    def med(get: Any) -> float:
+        return statistics.median(get(r) for r in runs)
+
+    plain = med(lambda r: r["drain plain"])
+    print(f"\nmedians of {a.runs} run(s), {a.tasks} tasks, Worker(concurrency={CONCURRENCY})")
+    plain_us = med(lambda r: r["server us/task plain"])
+    print("| figure | value | vs plain | Redis µs per task (vs plain) |\n|---|---|---|---|")
+    for variant in VARIANTS:
+        value = med(lambda r, v=variant: r[f"drain {v}"])
+        us = med(lambda r, v=variant: r[f"server us/task {v}"])
+        print(f"| drain, {variant} | {value:,.0f} tasks/s | {value / plain:.0%} | "
+              f"{us:.1f} ({us / plain_us:.1f}x) |")
+    print(f"| rate_limit (1000, 1 s), 4 processes, {a.seconds:g} s | "
+          f"{med(lambda r: r['rate']['starts_per_s']):,.1f} starts/s, at most "
+          f"{med(lambda r: r['rate']['max_in_any_1s']):.0f} in any 1 s | | |")
+    for key, how in (("new group", "the Worker's 100 slots all busy with it"),
+                     ("new group, big capped", "it capped by group_limit=50")):
+        print(f"| new group's first task, {a.backlog:,} pending in one group, {how} | "
+              f"p50 {med(lambda r, k=key: r[k]['p50_ms']):.2f} ms, "
+              f"p99 {med(lambda r, k=key: r[k]['p99_ms']):.2f} ms | | |")
+
+
+if __name__ == "__main__":
+    main()
