@@ -83,7 +83,9 @@ class Waiting:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 return -1, None
-            if status == 0 and 0 <= wait_us <= _SHORT_US:
+            # Due within a moment (a delayed task, or a rate window that admits the next
+            # start): a timer that fired a little early must not leave everyone blocked.
+            if status in (0, 2) and 0 <= wait_us <= _SHORT_US:
                 await asyncio.sleep(wait_us / 1e6)
                 reply = await self._scripts.call("dequeue", args)
                 answered = loop.time()
