@@ -229,3 +229,62 @@ async def test_worker_cancels_the_handler_and_waiters_learn_it(
         worker.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(run, 30)
+
+
+async def test_cancel_pending_with_a_priority_or_a_group(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    """A ready task outside the pending list leaves its structure, and an emptied
+    group leaves the round-robin: nothing is handed out after the cancel."""
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("hi", task_id="p", priority=5)
+    await queue.enqueue("g1", task_id="g1", group="acme", priority=2)
+    await queue.enqueue("g2", task_id="g2", group="acme")
+    await queue.enqueue("solo", task_id="s", group="solo")
+    for task_id in ("p", "g1", "s"):
+        assert await queue.cancel(task_id)
+        await assert_cancelled(queue, task_id, "pending")
+    assert await redis.exists(queue.keys.prioritized) == 0
+    assert {g.group for g in await queue.group_stats()} == {"acme"}
+    members = [m if isinstance(m, str) else m.decode()
+               for m in await redis.zrange(queue.keys.grouped, 0, -1)]
+    assert [m.split("\0")[-1] for m in members] == ["g2"]
+    assert (await queue.dequeue())[1] == "g2"
+    assert await queue.dequeue(timeout=0.1) == (None, None)
+    assert await redis.exists(queue.keys.groups, queue.keys.grouped) == 0
+
+
+@pytest.mark.parametrize("end", ["release", "requeue", "fail", "sweep"])
+async def test_cancelled_working_task_gives_its_group_slot_back(
+    redis: aioredis.Redis, queue_name: str, end: str
+) -> None:
+    """However the lease of a cancelled grouped task ends, its group's working
+    count goes back to zero and a consumer held at group_limit gets the next one."""
+    queue = Arque(redis, queue=queue_name, group_limit=1, task_timeout=0.2)
+    await queue.enqueue("one", task_id="one", group="acme")
+    await queue.enqueue("two", task_id="two", group="acme")
+    task_id, _ = await queue.dequeue()
+    assert str(task_id) == "one"
+    assert await queue.dequeue(timeout=0.05) == (None, None)  # acme is at its limit
+    waiter = asyncio.create_task(queue.dequeue(timeout=10))
+    await asyncio.sleep(0.1)
+    assert await queue.cancel("one")
+    if end == "release":
+        assert not await queue.release(task_id)
+    elif end == "requeue":
+        assert not await queue.requeue(task_id)
+    elif end == "fail":
+        await queue.fail(task_id, "boom")
+    else:
+        await asyncio.sleep(0.3)  # the lease expires
+        await queue.sweep()
+    if end == "fail":  # the holder's error is kept, under the reason cancelled
+        letter = await queue.get_failed("one")
+        assert letter is not None and (letter.reason, letter.error) == ("cancelled", "boom")
+    else:
+        await assert_cancelled(queue, "one", "working")
+    taken, _ = await asyncio.wait_for(waiter, 10)
+    assert str(taken) == "two"
+    assert await redis.hgetall(queue.keys.group_working) in ({b"acme": b"1"}, {"acme": "1"})
+    assert await queue.release(taken)
+    assert await redis.exists(queue.keys.group_working, queue.keys.groups) == 0

@@ -110,6 +110,29 @@ async def test_missed_runs_catch_up_once(redis: aioredis.Redis, queue_name: str)
     assert fired == 0  # the next run is not due yet
 
 
+async def test_scheduled_runs_keep_their_priority_and_group(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name)
+    made = await queue.schedule("urgent", "u", every=0.05, priority=7)
+    assert (made.priority, made.group) == (7, None)
+    made = await queue.schedule("tenant", "t", every=0.05, priority=-3, group="acme")
+    assert (made.priority, made.group) == (-3, "acme")
+    await queue.enqueue("plain", task_id="plain")
+    await asyncio.sleep(0.1)
+    fired, _ = await queue.fire_schedules()
+    assert fired == 2
+    taken = [await queue.dequeue() for _ in range(3)]
+    order = [data for _, data in taken]
+    # Without a group, the priority-7 run passes the plain task enqueued before it.
+    assert sorted(order) == ["plain", "t", "u"] and order.index("u") < order.index("plain")
+    expected = {"u": (7, None), "plain": (0, None), "t": (-3, "acme")}
+    for task_id, data in taken:
+        stats = await queue.get_task_stats(str(task_id))
+        assert stats is not None
+        assert (stats["priority"], stats["group"]) == expected[data]
+
+
 async def test_removed_or_replaced_schedule_does_not_fire_its_old_run(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
@@ -170,7 +193,8 @@ async def test_cron_schedule_is_stored(redis: aioredis.Redis, queue_name: str) -
 @pytest.mark.parametrize("kwargs", [
     {}, {"cron": "* * * * *", "every": 5}, {"cron": "not a cron"}, {"cron": "61 * * * *"},
     {"every": 0}, {"every": -1}, {"every": True}, {"every": 5, "timezone": "Mars/Olympus"},
-    {"every": 5, "priority": 1}, {"every": 5, "group": "tenant"}, {"every": 5, "task_timeout": 0},
+    {"every": 5, "priority": 1001}, {"every": 5, "priority": True}, {"every": 5, "group": ""},
+    {"every": 5, "group": "a\0b"}, {"every": 5, "task_timeout": 0},
 ])
 async def test_bad_schedules_are_refused_and_nothing_written(
     redis: aioredis.Redis, queue_name: str, kwargs: dict[str, Any]
