@@ -84,7 +84,7 @@ _CODE_OF_CLASS: tuple[tuple[type[Exception], str], ...] = (
 )
 # Redis 6 wraps an error raised inside a script as "ERR Error running script
 # (...): @user_script:1: -OOM command not allowed ...": the code follows a dash.
-_WRAPPED_CODE = re.compile(r":\s-([A-Z][A-Z0-9_]+)\s")
+_WRAPPED_CODE = re.compile(r":\s-?([A-Z][A-Z0-9_]+)\s")
 # A command the ACL user may not run, called from inside a script: Redis 6 and 7
 # answer ERR (not NOPERM) with this text.
 _SCRIPT_NOPERM = "user executing the script can't run"
