@@ -60,6 +60,15 @@ def _with_status_code(exc: Exception, code: str) -> Exception:
 
 
 
+def test_a_wrongtype_raised_in_a_script_is_a_wrong_key_type() -> None:
+    """Redis 6.2 wraps it without the dash: ``...: @user_script:8: WRONGTYPE ...``."""
+    error = redis.exceptions.ResponseError(
+        "ERR Error running script (call to f_8d): @user_script:8: WRONGTYPE Operation "
+        "against a key holding the wrong kind of value")
+    assert reply_code(error) == "WRONGTYPE"
+    assert type(translate(error)) is WrongKeyType
+
+
 @pytest.mark.parametrize(("error", "code", "kind"), [
     (redis.exceptions.ResponseError("BUSY Redis is busy running a script."), "BUSY",
      ServerUnavailable),
@@ -108,15 +117,6 @@ def _with_status_code(exc: Exception, code: str) -> Exception:
     (redis.exceptions.ResponseError("BUSY a new wording of the same reply"), "BUSY",
      ServerUnavailable),
 ])
-def test_a_wrongtype_raised_in_a_script_is_a_wrong_key_type() -> None:
-    """Redis 6.2 wraps it without the dash: ``...: @user_script:8: WRONGTYPE ...``."""
-    error = redis.exceptions.ResponseError(
-        "ERR Error running script (call to f_8d): @user_script:8: WRONGTYPE Operation "
-        "against a key holding the wrong kind of value")
-    assert reply_code(error) == "WRONGTYPE"
-    assert type(translate(error)) is WrongKeyType
-
-
 def test_error_replies_are_classified_by_their_code(
     error: redis.exceptions.RedisError, code: str, kind: type[Exception]
 ) -> None:
