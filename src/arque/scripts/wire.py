@@ -21,6 +21,7 @@ the fast path's calls.)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,13 +89,29 @@ class Packed:
         send again through ``execute_command``.
         """
         pool = self._pool
-        connection = await pool.get_connection()
+        if _NAMES_ITS_COMMAND:
+            connection = await pool.get_connection("EVALSHA")
+        else:
+            connection = await pool.get_connection()
         try:
             await connection.send_packed_command(packed)
             # On an error while reading, redis-py disconnects: no half-read reply stays behind.
             return await connection.read_response(disable_decoding=True)
         finally:
             await pool.release(connection)
+
+
+def _names_its_command() -> bool:
+    """Whether the pool's ``get_connection`` needs a command name (redis-py < 5.3).
+
+    From 5.3 passing one is deprecated (a warning); before, leaving it out is a TypeError.
+    """
+    parameter = inspect.signature(
+        redis.asyncio.ConnectionPool.get_connection).parameters.get("command_name")
+    return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
+_NAMES_ITS_COMMAND = _names_its_command()
 
 
 def _plain_pool(client: Any) -> Any:
