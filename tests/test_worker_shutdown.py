@@ -199,7 +199,11 @@ async def test_run_forever_in_a_process(
                 proc.wait()
         assert proc.returncode == status, err
         assert ("done t" in out) is done
-        assert "Traceback" not in err
+        # redis-py < 5.1 complains from a connection's __del__ when the loop that
+        # run_forever owned closed before the client was collected: not ours.
+        ours = [block for block in err.split("Exception ignored in:")
+                if "redis/asyncio/connection.py" not in block]
+        assert "Traceback" not in "".join(ours), err
         if done:
             assert await queue.get_stats() == EMPTY
         else:  # a second signal leaves it to its lease
