@@ -174,3 +174,14 @@ async def script_calls(client: aioredis.Redis) -> int:
     """Script calls (EVALSHA and EVAL) the server has run so far: global to the server."""
     stats = await client.info("commandstats")
     return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+
+async def drain_in_order(queue: Arque) -> list[str]:
+    """Take every ready task one at a time, releasing each; their ids in hand-out order."""
+    order = []
+    while True:
+        task_id, _ = await queue.dequeue(timeout=0.05)
+        if task_id is None:
+            return order
+        order.append(str(task_id))
+        assert await queue.release(task_id)

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from arque import OVERLOADED, Arque, InvalidArgument
 from arque.queue import TaskId
+from helpers import drain_in_order
 
 CONSUMER = Path(__file__).with_name("crash_consumer.py")
 
@@ -22,16 +23,6 @@ CONSUMER = Path(__file__).with_name("crash_consumer.py")
 def _stamp(task_id: TaskId) -> int:
     """When the script that handed it out ran (µs of the Redis clock), from its token."""
     return int(task_id.token.split("-", 1)[1])
-
-
-async def _drain(queue: Arque) -> list[str]:
-    order = []
-    while True:
-        task_id, _ = await queue.dequeue(timeout=0.05)
-        if task_id is None:
-            return order
-        order.append(str(task_id))
-        assert await queue.release(task_id)
 
 
 async def _keys(client: aioredis.Redis, queue: str) -> set[str]:
@@ -44,7 +35,7 @@ async def test_round_robin_one_consumer(redis: aioredis.Redis, queue_name: str) 
     await queue.enqueue_many(range(5), task_ids=[f"a{i}" for i in range(5)], group="a")
     await queue.enqueue_many(range(3), task_ids=[f"b{i}" for i in range(3)], group="b")
     await queue.enqueue_many(range(2), task_ids=["p0", "p1"])  # no group: one group of its own
-    assert await _drain(queue) == ["a0", "b0", "p0", "a1", "b1", "p1", "a2", "b2", "a3", "a4"]
+    assert await drain_in_order(queue) == ["a0", "b0", "p0", "a1", "b1", "p1", "a2", "b2", "a3", "a4"]
     assert await _keys(redis, queue_name) == set()  # empty groups leave nothing behind
 
 
@@ -54,7 +45,7 @@ async def test_fifo_and_priority_within_a_group(redis: aioredis.Redis, queue_nam
     await queue.enqueue("a1", task_id="a1", group="a", priority=-1)
     await queue.enqueue("a2", task_id="a2", group="a", priority=5)
     await queue.enqueue("a3", task_id="a3", group="a")
-    assert await _drain(queue) == ["a2", "a0", "a3", "a1"]
+    assert await drain_in_order(queue) == ["a2", "a0", "a3", "a1"]
 
 
 async def test_new_group_waits_at_most_one_turn(redis: aioredis.Redis, queue_name: str) -> None:
@@ -163,7 +154,7 @@ async def test_working_counts_exact_through_every_transition(
     stats = await queue.get_task_stats(letter.task_id)
     assert stats is not None and (stats["group"], stats["state"]) == ("a", "pending")
     assert (await queue.stats()).grouped == 1
-    assert await _drain(queue) == [letter.task_id]
+    assert await drain_in_order(queue) == [letter.task_id]
     assert await _keys(redis, queue_name) == {queue.keys.config}  # counts back to zero: no key
 
 

@@ -9,17 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from arque import Arque, InvalidArgument
-
-
-async def _drain(queue: Arque) -> list[str]:
-    """Take every ready task one at a time, releasing each; their ids in hand-out order."""
-    order = []
-    while True:
-        task_id, _ = await queue.dequeue(timeout=0.05)
-        if task_id is None:
-            return order
-        order.append(str(task_id))
-        assert await queue.release(task_id)
+from helpers import drain_in_order
 
 
 async def test_strict_priority_order_and_fifo_within_one(
@@ -31,7 +21,7 @@ async def test_strict_priority_order_and_fifo_within_one(
     for i, priority in enumerate(priorities):
         await queue.enqueue(i, task_id=f"t{i:03d}", priority=priority)
     expected = sorted(range(300), key=lambda i: (-priorities[i], i))
-    assert await _drain(queue) == [f"t{i:03d}" for i in expected]
+    assert await drain_in_order(queue) == [f"t{i:03d}" for i in expected]
     assert await redis.keys(f"*{queue_name}*") == []  # no key left behind, the sequence included
 
 
@@ -66,7 +56,7 @@ async def test_delayed_task_takes_its_priority_when_due(
     await queue.enqueue("late", task_id="late", priority=50, delay=0.2)
     await queue.enqueue_many(range(3), task_ids=["a", "b", "c"])
     await asyncio.sleep(0.3)
-    assert await _drain(queue) == ["late", "a", "b", "c"]
+    assert await drain_in_order(queue) == ["late", "a", "b", "c"]
     stats = await queue.get_task_stats("late")
     assert stats is None  # released: nothing left
 
@@ -80,7 +70,7 @@ async def test_requeued_task_keeps_its_priority(redis: aioredis.Redis, queue_nam
     stats = await queue.get_task_stats("urgent")
     assert stats is not None and (stats["priority"], stats["group"], stats["state"]) == (
         7, None, "pending")
-    assert await _drain(queue) == ["urgent", "a", "b", "c"]
+    assert await drain_in_order(queue) == ["urgent", "a", "b", "c"]
     # A delayed requeue takes it again when due.
     await queue.enqueue("low", task_id="low", priority=-2)
     await queue.enqueue("urgent", task_id="urgent", priority=7)
@@ -89,7 +79,7 @@ async def test_requeued_task_keeps_its_priority(redis: aioredis.Redis, queue_nam
     assert await queue.requeue(task_id, delay=0.1)
     await queue.enqueue("plain", task_id="plain")
     await asyncio.sleep(0.2)
-    assert await _drain(queue) == ["urgent", "plain", "low"]
+    assert await drain_in_order(queue) == ["urgent", "plain", "low"]
 
 
 async def test_recovered_task_keeps_priority_and_its_place(
@@ -104,7 +94,7 @@ async def test_recovered_task_keeps_priority_and_its_place(
     assert await queue.sweep() == 1
     await queue.enqueue("plain", task_id="plain")
     # Back at the head of its priority, ahead of p2 and p3 that waited less.
-    assert await _drain(queue) == ["p1", "p2", "p3", "plain"]
+    assert await drain_in_order(queue) == ["p1", "p2", "p3", "plain"]
 
 
 async def test_dead_letter_keeps_priority_and_replay_restores_it(
@@ -119,7 +109,7 @@ async def test_dead_letter_keeps_priority_and_replay_restores_it(
     await queue.enqueue_many(range(2), task_ids=["a", "b"])
     assert await queue.replay_failed("x") == 1
     await queue.enqueue("high", task_id="high", priority=1)
-    assert await _drain(queue) == ["high", "a", "b", "x"]
+    assert await drain_in_order(queue) == ["high", "a", "b", "x"]
 
 
 async def test_sync_enqueue_takes_priority(
@@ -128,4 +118,4 @@ async def test_sync_enqueue_takes_priority(
     producer = Arque(sync_redis, queue=queue_name)
     producer.enqueue_sync("a", task_id="a")
     producer.enqueue_sync("b", task_id="b", priority=2)
-    assert await _drain(Arque(redis, queue=queue_name)) == ["b", "a"]
+    assert await drain_in_order(Arque(redis, queue=queue_name)) == ["b", "a"]
