@@ -94,6 +94,32 @@ async def test_pages_follow_the_cursor(redis: aioredis.Redis, queue_name: str) -
     assert seen == [f"t{i:03d}" for i in range(120)]
 
 
+async def test_pending_pages_hold_every_ready_task(redis: aioredis.Redis, queue_name: str) -> None:
+    """Prioritized and grouped tasks are pending too: the pages list them all, once each."""
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue_many([{"n": i} for i in range(3)], task_ids=["plain0", "plain1", "plain2"])
+    await queue.enqueue({"n": 0}, task_id="urgent", priority=5)
+    await queue.enqueue({"n": 0}, task_id="later", priority=-5)
+    await queue.enqueue_many([{"n": i} for i in range(2)], task_ids=["a0", "a1"], group="acme")
+    await queue.enqueue({"n": 0}, task_id="b0", group="bolt", priority=3)
+    order = ["urgent", "plain0", "plain1", "plain2", "later", "a0", "a1", "b0"]
+    from arque.web.data import page_tasks
+    seen: list[str] = []
+    cursor: int | None = 0
+    while cursor is not None:  # pages of 3 cross from one structure to the next
+        found = await page_tasks(queue, "pending", cursor, 3)
+        assert found.total == len(order)
+        seen += [row.task_id for row in found.rows]
+        cursor = found.next_cursor
+    async with client_for(create_app(redis, queues=[queue_name])) as client:
+        first = await client.get(f"/queues/{queue_name}?state=pending")
+    assert re.findall(r'/tasks/([\w-]+)">', first.text) == order
+    assert seen == order and (await queue.stats()).pending == len(order)
+    assert f"{len(order)} pending" in first.text
+    row = re.search(r'/tasks/urgent">urgent</a></td>\s*<td class="n">(-?\d+)</td>', first.text)
+    assert row and row.group(1) == "5"
+
+
 async def test_task_page_shows_error_and_pretty_payload(filled: Arque) -> None:
     async with client_for(create_app(filled.redis, queues=[filled.queue])) as client:
         page = await client.get(f"/queues/{filled.queue}/tasks/p0")

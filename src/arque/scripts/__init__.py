@@ -68,7 +68,7 @@ KEYS: dict[str, tuple[str, ...]] = {
                       "prioritized", "grouped"),
     "record_throughput": ("throughput",),
     "read_throughput": ("throughput",),
-    "page_queue": ("pending", "delayed", "working", "leases", "tasks"),
+    "page_queue": ("pending", "delayed", "working", "leases", "tasks", "prioritized", "grouped"),
     "search_failed": ("failed", "tasks", *_BY_REASON),
     "group_failed": ("failed", "tasks"),
     "cancel": ("pending", "delayed", "working", "tasks", "payloads", "failed", *_BY_REASON,
