@@ -137,7 +137,7 @@ async def _rate(url: str, seconds: float, workdir: Path) -> dict[str, float]:
     return {"starts_per_s": len(within) / span, "max_in_any_1s": most}
 
 
-def _worker_process(url: str, group_limit: int, ready: Any) -> None:
+def _worker_process(url: str, group_limit: int, handler_s: float, ready: Any) -> None:
     """The Worker of the new-group figure, in a process of its own (as deployed).
 
     A probe's handler records its start (``time.perf_counter``: CLOCK_MONOTONIC,
@@ -150,6 +150,8 @@ def _worker_process(url: str, group_limit: int, ready: Any) -> None:
         async def handler(data: Any, ctx: Any) -> None:
             if "probe" in data:
                 await client.rpush(f"started:{data['probe']}", repr(time.perf_counter()))
+            elif handler_s:
+                await asyncio.sleep(handler_s)
 
         worker = Worker(queue, handler, concurrency=CONCURRENCY, sweep_interval=None)
         loop = asyncio.get_running_loop()
@@ -160,13 +162,15 @@ def _worker_process(url: str, group_limit: int, ready: Any) -> None:
     asyncio.run(main())
 
 
-async def _new_group(url: str, backlog: int, samples: int, group_limit: int) -> dict[str, float]:
+async def _new_group(url: str, backlog: int, samples: int, group_limit: int,
+                     handler_s: float = 0.0) -> dict[str, float]:
     """Enqueue-to-start of new groups' first tasks while a Worker drains a big group.
 
-    The Worker (``concurrency=100``, no-op handlers) runs in a process of its
-    own, the producer here. ``group_limit`` 0: the big group fills all 100
-    slots, so a new task waits for the Worker's next fetch; 50: the big group
-    holds at most 50, and a fetcher waits in Redis for new work.
+    The Worker (``concurrency=100``) runs in a process of its own, the
+    producer here; the big group's tasks take ``handler_s`` each. ``group_limit``
+    0: the big group fills all 100 slots, so a new task waits for a slot to
+    free and the Worker's next fetch; 50: the big group holds at most 50, and a
+    fetcher waits in Redis for new work.
     """
     client = aioredis.Redis.from_url(url, max_connections=300)
     await client.flushall()
@@ -176,7 +180,7 @@ async def _new_group(url: str, backlog: int, samples: int, group_limit: int) -> 
                                  group="big", task_timeout=60)
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
-    process = context.Process(target=_worker_process, args=(url, group_limit, ready))
+    process = context.Process(target=_worker_process, args=(url, group_limit, handler_s, ready))
     process.start()
     await asyncio.get_running_loop().run_in_executor(None, ready.wait, 60)
     await asyncio.sleep(0.5)
@@ -204,8 +208,7 @@ async def one_run(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with RedisServer() as server:
         if a.only == "new-group":
-            out["new group"] = await _new_group(server.url, a.backlog, a.samples, 0)
-            out["new group, big capped"] = await _new_group(server.url, a.backlog, a.samples, 50)
+            await _new_groups(server.url, a, out)
             return out
         await _drain(server.url, min(a.tasks, 2000), "plain")  # warm-up: scripts loaded, pools
         # Each variant --reps times, interleaved and in a rotating order, so a busy spell of
@@ -218,9 +221,20 @@ async def one_run(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             out[f"drain {variant}"] = statistics.median(rate for rate, _ in got)
             out[f"server us/task {variant}"] = statistics.median(us for _, us in got)
         out["rate"] = await _rate(server.url, a.seconds, workdir)
-        out["new group"] = await _new_group(server.url, a.backlog, a.samples, 0)
-        out["new group, big capped"] = await _new_group(server.url, a.backlog, a.samples, 50)
+        await _new_groups(server.url, a, out)
     return out
+
+
+NEW_GROUP = {  # figure -> (group_limit of the big group, its handlers' seconds), and how
+    "new group, big capped": (50, 0.0, "the big group capped by group_limit=50"),
+    "new group, 10 ms tasks": (0, 0.01, "the Worker's 100 slots all busy with its 10 ms tasks"),
+    "new group, no-op tasks": (0, 0.0, "the Worker's 100 slots all busy with its no-op tasks"),
+}
+
+
+async def _new_groups(url: str, a: argparse.Namespace, out: dict[str, Any]) -> None:
+    for key, (group_limit, handler_s, _) in NEW_GROUP.items():
+        out[key] = await _new_group(url, a.backlog, a.samples, group_limit, handler_s)
 
 
 def main() -> None:
@@ -245,9 +259,7 @@ def main() -> None:
         return statistics.median(get(r) for r in runs)
 
     if a.only == "new-group":
-        for key in ("new group", "new group, big capped"):
-            print(f"| {key} | p50 {med(lambda r, k=key: r[k]['p50_ms']):.2f} ms, "
-                  f"p99 {med(lambda r, k=key: r[k]['p99_ms']):.2f} ms |")
+        _print_new_groups(a, med)
         return
     plain = med(lambda r: r["drain plain"])
     print(f"\nmedians of {a.runs} run(s), {a.tasks} tasks, Worker(concurrency={CONCURRENCY})")
@@ -261,12 +273,15 @@ def main() -> None:
     print(f"| rate_limit (1000, 1 s), 4 processes, {a.seconds:g} s | "
           f"{med(lambda r: r['rate']['starts_per_s']):,.1f} starts/s, at most "
           f"{med(lambda r: r['rate']['max_in_any_1s']):.0f} in any 1 s | | |")
-    for key, how in (("new group", "the Worker's 100 slots all busy with it"),
-                     ("new group, big capped", "it capped by group_limit=50")):
+    _print_new_groups(a, med)
+
+
+def _print_new_groups(a: argparse.Namespace, med: Any) -> None:
+    for key, (_, _, how) in NEW_GROUP.items():
         print(f"| new group's first task, {a.backlog:,} pending in one group, {how} | "
               f"p50 {med(lambda r, k=key: r[k]['p50_ms']):.2f} ms, "
-              f"p99 {med(lambda r, k=key: r[k]['p99_ms']):.2f} ms | | |")
-
+              f"p99 {med(lambda r, k=key: r[k]['p99_ms']):.2f} ms "
+              f"(big group pending at the end: {med(lambda r, k=key: r[k]['big_pending_at_end']):,.0f}) | | |")
 
 if __name__ == "__main__":
     main()
