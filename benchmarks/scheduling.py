@@ -14,9 +14,10 @@ Each run starts a private redis-server (arque.testing, never :6379) and measures
   (``dequeue_many`` loops): starts per second over the span, and the most starts
   in any 1 s window (from the hand-out times on the Redis clock);
 * new group: enqueue-to-start (p50, p99) of the first task of a new group while
-  one group has ``--backlog`` pending and a Worker drains it: with the Worker's
-  100 slots all busy with the big group, and with the big group capped by
-  ``group_limit=50``.
+  one group has ``--backlog`` pending and a Worker, in a process of its own,
+  drains it: with the big group capped by ``group_limit=50`` and with it
+  holding all 100 slots, its tasks no-op or 10 ms long (``--only new-group``
+  measures these alone).
 
 Prints one JSON line per figure per run, then a table of medians.
 """
