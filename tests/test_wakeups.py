@@ -264,6 +264,42 @@ async def test_the_timer_is_the_instances_not_the_callers(
     assert time.time() - due < 0.5  # not the 2 s block of ``other``
 
 
+async def test_stop_timers_leaves_the_marker_down(redis: aioredis.Redis, queue_name: str) -> None:
+    """A time-keeper that stops consuming raises no marker afterwards, and hands its task on."""
+    keeper = Arque(redis, queue=queue_name)
+    await keeper.enqueue("due", delay=0.6)
+    assert await keeper.dequeue(timeout=0.1) == (None, None)  # granted the time-keeping, armed
+    assert await redis.exists(keeper.keys.timer)
+    await redis.delete(keeper.keys.marker)
+    await keeper.stop_timers()
+    await asyncio.sleep(0.9)  # past the due time: the timer would have raised the marker
+    assert await redis.zcard(keeper.keys.marker) == 0
+    other = Arque(redis, queue=queue_name)
+    assert (await other.dequeue(timeout=5))[1] == "due"  # the grant expired: another keeps time
+
+
+async def test_a_stopped_worker_keeps_no_time(redis: aioredis.Redis, queue_name: str) -> None:
+    from arque import Worker
+
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue("later", delay=3.0)  # due after the worker's stop (its block is 2 s)
+    due = time.monotonic() + 3.0
+
+    async def handler(data: Any, ctx: Any) -> None:
+        pass
+
+    worker = Worker(queue, handler, concurrency=1, sweep_interval=None, grace_period=0)
+    running = asyncio.create_task(worker.run())
+    await wait_until(lambda: redis.exists(queue.keys.timer))
+    worker.stop()
+    await asyncio.wait_for(running, 10)
+    assert time.monotonic() < due - 0.3, "the worker took too long to stop for this test"
+    await redis.delete(queue.keys.marker)
+    await asyncio.sleep(due + 0.3 - time.monotonic())
+    assert await redis.zcard(queue.keys.marker) == 0
+    assert (await queue.stats()).delayed == 1
+
+
 async def test_a_killed_time_keeper_costs_at_most_the_block_cap(
     redis: aioredis.Redis, redis_url: str, queue_name: str
 ) -> None:

@@ -426,6 +426,17 @@ class Arque:
             return await self._decode(reply)
         return OVERLOADED if status == 2 else []
 
+    async def stop_timers(self) -> None:
+        """Stop this instance's wake-up timer, for a process that stops consuming.
+
+        A dequeue may make its caller the queue's time-keeper: this instance
+        then raises the wake-up marker when the next delayed task is due
+        (docs/wakeups.md). The ``Worker`` calls this when it stops; call it at
+        the end of a consumer loop of your own. Other consumers take the
+        time-keeping over within 100 ms of the due time (or their 2 s cap).
+        """
+        await self._waiting.stop()
+
     def _hand_back_reply(self, reply: Any) -> None:
         """A dequeue's caller was cancelled after its script ran: hand back what it took."""
         if int(reply[0]) == 1:

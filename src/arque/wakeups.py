@@ -133,6 +133,20 @@ class Waiting:
         # Due wait_us after the script ran, which was before its reply came.
         self._timer = loop.call_at(answered + wait_us / 1e6 - _WAKE_LEAD, self._fire)
 
+    async def stop(self) -> None:
+        """Keep time no more: cancel the timer, and let a wake-up on the wire finish.
+
+        For a process that stops consuming: a timer that fired after its event
+        loop began to close would start a call that never ends. Another
+        consumer's dequeue takes the time-keeping over once the grant expires
+        (100 ms after the due time), or its block cap passes.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._wakers:
+            await asyncio.wait(set(self._wakers))
+
     def _fire(self) -> None:
         self._timer = None
         task = asyncio.ensure_future(self._raise_marker())

@@ -471,6 +471,8 @@ class Worker:
         await asyncio.to_thread(self._observing.stop)
         for client in self._sync_clients:
             client.close()
+        for queue in self._queues:  # a timer that fired after the loop began to close would hang
+            await queue.stop_timers()
         await self._health.stop()
         self._state = "stopped"
         stats = self.stats()
