@@ -29,7 +29,11 @@ pytestmark = pytest.mark.slow
 
 T = TypeVar("T")
 
-BOUND_US = 20_000  # per script call; benchmarks hold the real figure (a few hundred µs to ms)
+# Per script call. The largest bounded call, a chunk of 500 enqueued tasks, takes 5-20 ms
+# of a quiet server on the machines this runs on (the benchmarks hold the figures), and a
+# loaded one stretches it 2-3 times; a call whose work grows with the queue takes 350 ms
+# and more (benchmarks/RESULTS.md, "before").
+BOUND_US = 100_000
 SLOWLOG_US = 1_000
 LEASE_EXPIRED = 200_000
 REJECTED = 1_000

@@ -262,7 +262,15 @@ class Fleet:
                     return False
                 return (await queue.get_stats())["tasks"] == 0
 
-            await wait_until(check, timeout)
+            try:
+                await wait_until(check, timeout)
+            except AssertionError:  # say where it stands: what is missing, what the workers said
+                missing = sorted(set(self.ids) - set(self.done()))
+                tails = "\n".join(f"--- worker {i}:\n" + "\n".join(self.log(i).splitlines()[-15:])
+                                  for i in range(len(self.logs)))
+                raise AssertionError(f"not finished in {timeout} s: {len(missing)} tasks never ran "
+                                     f"({missing[:5]}...), stats {await queue.get_stats()}\n"
+                                     f"{tails}") from None
             assert await queue.get_stats() == {"tasks": 0, "pending": 0, "working": 0,
                                                "delayed": 0, "failed": 0}
 

@@ -50,13 +50,14 @@ async def test_working_limit_is_held_across_worker_processes(
     limit, processes, tasks = 4, 3, 40
     async with aioredis.Redis.from_url(redis_url) as client:
         queue = Arque(client, queue=queue_name)
-        await queue.enqueue_many([{"sleep": 0.1}] * tasks)
         logs = [tmp_path / f"worker-{n}.log" for n in range(processes)]
         procs = [spawn_worker_app(redis_url, queue_name, log, 5.0, 5, working_limit=limit)
                  for log in logs]
         working: list[int] = []
         try:
             await wait_until(lambda: all(log_lines(log, "ready") for log in logs))
+            # Enqueued once all three wait: a slow start must not leave one process all.
+            await queue.enqueue_many([{"sleep": 0.1}] * tasks)
             deadline = time.monotonic() + 60
             while (await queue.get_stats())["tasks"] > 0:
                 assert time.monotonic() < deadline, await queue.get_stats()
