@@ -224,11 +224,16 @@ async def test_cron_without_the_extra_says_what_to_install(
 async def test_three_workers_one_killed_fire_each_run_once(
     redis_url: str, queue_name: str
 ) -> None:
-    """3 worker processes fire an every=1 schedule for 10 s; one is SIGKILLed and restarted."""
+    """3 worker processes fire an every=2 schedule for 10 s; one is SIGKILLed and restarted.
+
+    Every 2 s, not 1: a firer that reads a run as due and is then stalled past the next
+    one fires once and skips to the run after (a missed run fires once), which a loaded
+    machine can cause at 1 s.
+    """
     ran_key = f"ran-{uuid.uuid4().hex}"
     async with aioredis.Redis.from_url(redis_url) as client:
         queue = Arque(client, queue=queue_name)
-        await queue.schedule("tick", {"n": 1}, every=1, task_timeout=2)
+        await queue.schedule("tick", {"n": 1}, every=2, task_timeout=2)
         workers = [_start_worker(redis_url, queue_name, ran_key) for _ in range(3)]
         try:
             started = time.monotonic()
@@ -254,9 +259,9 @@ async def test_three_workers_one_killed_fire_each_run_once(
         await client.delete(ran_key)
         stats = await queue.stats()
     runs = sorted(run_ms(t) for t in counts)
-    assert len(runs) >= 9, counts
+    assert len(runs) >= 4, counts
     assert all(count == 1 for count in counts.values()), f"a run ran twice: {counts}"
-    assert all(b - a == 1000 for a, b in itertools.pairwise(runs)), f"a run was missed: {runs}"
+    assert all(b - a == 2000 for a, b in itertools.pairwise(runs)), f"a run was missed: {runs}"
     assert (stats.pending, stats.working, stats.delayed, stats.failed) == (0, 0, 0, 0)
 
 
