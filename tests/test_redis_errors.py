@@ -541,10 +541,13 @@ async def test_acl_permission_taken_away_and_given_back(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # 1.5M keys written, rewritten and loaded: minutes on a loaded machine
 async def test_restart_with_persistence_answers_loading(queue_name: str, tmp_path: Path) -> None:
     """A restart loads a large data set: the server answers LOADING for a second or two."""
     extra = ["--enable-debug-command", "yes"] if RedisServer().version >= (7, 0, 0) else []
-    with RedisServer(appendonly=True, extra_args=extra) as server, admin(server) as control:
+    # Loading 1.5M keys takes seconds; a loaded machine takes several times that.
+    with RedisServer(appendonly=True, extra_args=extra, startup_timeout=90) as server, \
+            admin(server) as control:
         control.execute_command("DEBUG", "POPULATE", 1_500_000, "ballast", 32)
         control.bgrewriteaof()  # the ballast goes to the AOF's base, loaded at restart
         await wait_until(lambda: _rewritten(control), 60)
