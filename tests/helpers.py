@@ -9,6 +9,8 @@
 - ``child_env``: the environment for a child process (no ``$REDIS_URL`` unless given).
 - ``seeded``: a random generator whose seed is printed before the run, to replay a failure.
 - ``script_calls`` / ``needs_private_server``: INFO commandstats, which is global to a server.
+- ``record`` / ``split_record`` / ``set_payload``: a task's one value in the ``tasks`` hash,
+  ``<metadata JSON>\\n<payload>`` (scripts/includes/record.lua), made, read, or given another payload.
 """
 
 from __future__ import annotations
@@ -49,6 +51,26 @@ async def queue_keys_left(client: Any, queue: Arque) -> list[str]:
     base = re.sub(r"([*?\[\]\\])", r"\\\1", f"{queue.prefix}:{{{queue.queue}}}:")
     found = [key async for key in client.scan_iter(match=base + "*", count=1000)]
     return sorted(k.decode() if isinstance(k, bytes) else k for k in found)
+
+
+def record(meta: str | bytes, payload: str | bytes) -> bytes:
+    """The value the ``tasks`` hash keeps for a task: its metadata, a newline, its payload."""
+    as_bytes = [v.encode() if isinstance(v, str) else v for v in (meta, payload)]
+    return as_bytes[0] + b"\n" + as_bytes[1]
+
+
+def split_record(raw: str | bytes) -> tuple[bytes, bytes]:
+    """The metadata JSON and the payload of a task's record (split at its first newline)."""
+    meta, _, payload = (raw.encode() if isinstance(raw, str) else raw).partition(b"\n")
+    return meta, payload
+
+
+async def set_payload(client: Any, queue: Arque, task_id: str, payload: str | bytes) -> None:
+    """Give a task that exists another payload (a corrupt one, say), its metadata kept."""
+    raw = await client.hget(queue.keys.tasks, task_id)
+    assert raw is not None, f"no task {task_id!r}"
+    meta, _ = split_record(raw)
+    await client.hset(queue.keys.tasks, task_id, record(meta, payload))
 
 
 async def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> None:

@@ -47,11 +47,11 @@ async def test_a_failing_batch_fails_each_caller_and_writes_nothing(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
     queue = Arque(redis, queue=queue_name)
-    await redis.set(queue.keys.payloads, "not a hash")
+    await redis.set(queue.keys.marker, "not a zset")
     results = await asyncio.gather(*(queue.enqueue(i) for i in range(10)), return_exceptions=True)
     assert all(isinstance(r, WrongKeyType) for r in results)
     assert await redis.exists(queue.keys.pending, queue.keys.tasks) == 0
-    await redis.delete(queue.keys.payloads)
+    await redis.delete(queue.keys.marker)
 
 
 async def test_coalescer_sends_one_batch_at_a_time() -> None:

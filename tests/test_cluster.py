@@ -32,10 +32,10 @@ def _queue() -> str:
 def test_every_key_of_a_queue_hashes_to_one_slot() -> None:
     for prefix, queue in (("arque", "default"), ("app", "emails"), ("x", "a:b-c.d"), ("p", "é")):
         names = list(QueueKeys.for_queue(prefix, queue).names().values())
-        # 8 task keys, config and timer, one dead-letter index per reason, 3 keys of
+        # 7 task keys, config and timer, one dead-letter index per reason, 3 keys of
         # the workers, 8 of cancellation, results and schedules, and the keys of
         # what runs next (priorities, groups, rate windows).
-        assert len(set(names)) == len(names) == 10 + len(DeadReason) + 3 + 8 + len(SCHED_ROLES)
+        assert len(set(names)) == len(names) == 9 + len(DeadReason) + 3 + 8 + len(SCHED_ROLES)
         slots = {key_slot(name.encode()) for name in names}
         assert slots == {key_slot(queue.encode())}, (prefix, queue, slots)
 
@@ -72,7 +72,7 @@ async def test_queues_spread_over_the_nodes(
             held = {key.decode() for key in direct.scan_iter(match=f"{prefix}:*")}
         expected = {
             key for q in queues if nodes[q.queue] == node_name
-            for key in (q.keys.pending, q.keys.tasks, q.keys.payloads, q.keys.marker)
+            for key in (q.keys.pending, q.keys.tasks, q.keys.marker)
         }
         assert held == expected, node_name
     for queue in queues:
@@ -183,7 +183,6 @@ def test_enqueue_sync_on_a_sync_cluster_client(redis_cluster: RedisCluster) -> N
         assert client.llen(queue.keys.pending) == 1
         client.delete(queue.keys.pending)
         client.delete(queue.keys.tasks)
-        client.delete(queue.keys.payloads)
         client.delete(queue.keys.marker)
 
 

@@ -14,7 +14,7 @@ from arque import Arque, DeadReason, FailedPage, InvalidArgument
 from arque.dead_letters import CHUNK, decode_cursor, encode_cursor
 from arque.keys import QueueKeys, index_roles
 from arque.scripts import source
-from helpers import needs_private_server, script_calls
+from helpers import needs_private_server, script_calls, split_record
 
 
 async def warm(client: aioredis.Redis, *scripts: str) -> None:
@@ -39,9 +39,9 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _reason(meta: str | bytes | None) -> str:
-    assert meta is not None, "a dead letter without metadata"
-    return str(json.loads(meta)["why"])
+def _reason(raw: str | bytes | None) -> str:
+    assert raw is not None, "a dead letter without metadata"
+    return str(json.loads(split_record(raw)[0])["why"])
 
 
 async def _dead(queue: Arque, reasons: list[DeadReason], prefix: str = "t") -> list[str]:

@@ -24,7 +24,7 @@ from redis.retry import Retry
 
 from arque import Arque, TaskContext, Worker
 from arque.testing import RedisServer
-from helpers import wait_until
+from helpers import set_payload, wait_until
 
 CORRUPT = b"\xff{not json"
 
@@ -73,7 +73,7 @@ async def consumer(redis_url: str, user: str) -> AsyncIterator[aioredis.Redis]:
 
 async def _five_tasks_one_corrupt(queue: Arque, redis: Any) -> None:
     await queue.enqueue_many([{"n": n} for n in range(5)], task_ids=[f"t{n}" for n in range(5)])
-    await redis.hset(queue.keys.payloads, "t2", CORRUPT)
+    await set_payload(redis, queue, "t2", CORRUPT)
 
 
 async def test_a_batch_is_handed_out_when_its_bad_task_cannot_be_dead_lettered(
@@ -102,7 +102,7 @@ async def test_a_single_bad_task_that_cannot_be_dead_lettered_is_a_sentinel(
 
     queue = Arque(consumer, queue=queue_name, serializer=Tripwire(refuse_scripts))
     await queue.enqueue("x", task_id="bad")
-    await consumer.hset(queue.keys.payloads, "bad", CORRUPT)
+    await set_payload(consumer, queue, "bad", CORRUPT)
     assert await queue.dequeue() == ("__marked_as_failed___", None)
 
 

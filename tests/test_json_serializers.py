@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from arque import JSON, Arque, MsgPack, SerializationError
 from arque.serializers import JsonSerializer, MsgPackSerializer
-from helpers import queue_keys_left
+from helpers import queue_keys_left, set_payload, split_record
 
 SAMPLE = {"text": "héllo ✓", "n": 2**53, "f": 0.1, "list": [1, None, True], "nested": {"a": []}}
 
@@ -111,7 +111,7 @@ async def test_msgpack_round_trip_keeps_bytes(redis_url: str, queue_name: str) -
     async with aioredis.Redis.from_url(redis_url) as client:  # bytes mode
         queue = Arque(client, queue=queue_name, serializer=MsgPack())
         await queue.enqueue(data, task_id="m")
-        raw = await client.hget(queue.keys.payloads, "m")
+        _, raw = split_record(await client.hget(queue.keys.tasks, "m"))
         assert raw == MsgPackSerializer().dumps(data)  # stored as msgpack, not JSON
         task_id, got = await queue.dequeue()
         assert got == data
@@ -124,7 +124,7 @@ async def test_msgpack_undecodable_payload_dead_letters(redis_url: str, queue_na
     async with aioredis.Redis.from_url(redis_url) as client:
         queue = Arque(client, queue=queue_name, serializer=MsgPack())
         await queue.enqueue("x", task_id="bad")
-        await client.hset(queue.keys.payloads, "bad", b"\xc1")  # a byte msgpack never uses
+        await set_payload(client, queue, "bad", b"\xc1")  # a byte msgpack never uses
         assert (await queue.dequeue())[0] == "__marked_as_failed___"
         letter = await queue.get_failed("bad")
         assert letter is not None and letter.reason == "undecodable"

@@ -36,8 +36,7 @@ async def _snapshot(redis: aioredis.Redis, queue: Arque, task_id: str) -> dict[s
     return {
         "lease": await redis.hget(k.leases, task_id),
         "deadline": await redis.zscore(k.working, task_id),
-        "meta": await redis.hget(k.tasks, task_id),
-        "payload": await redis.hget(k.payloads, task_id),
+        "record": await redis.hget(k.tasks, task_id),  # metadata and payload
         "pending": await redis.lrange(k.pending, 0, -1),
         "delayed": await redis.zrange(k.delayed, 0, -1),
         "failed": await redis.zrange(k.failed, 0, -1),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -24,7 +25,14 @@ from arque import (
     WrongKeyType,
 )
 from arque.scripts import source
-from helpers import EMPTY, needs_private_server, queue_keys_left, script_calls
+from helpers import (
+    EMPTY,
+    needs_private_server,
+    queue_keys_left,
+    script_calls,
+    set_payload,
+    split_record,
+)
 
 
 @pytest.fixture
@@ -213,7 +221,7 @@ async def test_undecodable_task_dead_letters_and_consumer_goes_on(
 ) -> None:
     await queue.enqueue("bad", task_id="bad")
     await queue.enqueue("good", task_id="good")
-    await redis.hset(queue.keys.payloads, "bad", b"\xff{not json")
+    await set_payload(redis, queue, "bad", b"\xff{not json")
     assert await queue.dequeue() == (MARKED_AS_FAILED, None)
     record = await queue.get_failed("bad")
     assert record is not None and record.reason == DeadReason.UNDECODABLE
@@ -254,7 +262,7 @@ async def test_wrong_key_type_raises_and_writes_nothing(redis: aioredis.Redis, q
     with pytest.raises(WrongKeyType) as caught:
         await queue.enqueue("x")
     assert queue.keys.delayed in str(caught.value)
-    assert await redis.exists(queue.keys.pending, queue.keys.tasks, queue.keys.payloads) == 0
+    assert await redis.exists(queue.keys.pending, queue.keys.tasks) == 0
     with pytest.raises(WrongKeyType):
         await queue.dequeue(timeout=0.1)
     with pytest.raises(arque.ArqueError):
@@ -439,3 +447,83 @@ async def test_schedule_sweep_recovers(redis: aioredis.Redis, queue_name: str) -
     finally:
         await queue.unschedule_sweep()
         await asyncio.wait_for(sweeper, 2)
+
+
+# -- the layout of a pending task -----------------------------------------------
+
+async def test_a_pending_task_is_an_id_in_pending_and_one_compact_record(
+    redis: aioredis.Redis, queue: Arque
+) -> None:
+    """One hash entry per task (no second hash of payloads), counters left out while 0."""
+    n = 2000
+    ids = await queue.enqueue_many([{"i": i, "ts": time.time()} for i in range(n)])
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", task_id) for task_id in ids)
+    assert len(set(ids)) == n
+    keys = queue.keys
+    assert await queue_keys_left(redis, queue) == sorted([keys.pending, keys.tasks, keys.marker])
+    assert await redis.hlen(keys.tasks) == n
+    meta, payload = split_record(await redis.hget(keys.tasks, ids[0]))
+    assert set(json.loads(meta)) == {"t", "e"}
+    assert json.loads(payload) == {"i": 0, "ts": pytest.approx(time.time(), abs=60)}
+    # A behaviour bound, not a benchmark (the old layout took ~360 B; the new one ~180 B).
+    used = sum([await redis.memory_usage(k, samples=0) or 0 for k in (keys.pending, keys.tasks)])
+    assert used / n < 260, f"{used / n:.0f} bytes per pending task"
+    stats = await queue.get_task_stats(ids[0])
+    assert stats is not None
+    assert (stats["dequeue_count"], stats["requeue_count"], stats["recoveries"]) == (0, 0, 0)
+    task_id, _ = await queue.dequeue()
+    meta, _ = split_record(await redis.hget(keys.tasks, str(task_id)))
+    assert json.loads(meta)["a"] == 1 and "q" not in json.loads(meta)
+
+
+class _Raw:
+    """Payloads are the bytes given: the record's split is tested on exactly these."""
+
+    binary = True
+
+    def dumps(self, obj: bytes) -> bytes:
+        return obj
+
+    def loads(self, data: bytes) -> bytes:
+        return data
+
+
+@pytest.mark.parametrize("payload", [
+    b"\n", b"\n\n{\"t\":1,\"a\":9}\n\x00\xff", b"line one\r\nline two\n", b"",
+    bytes(range(256)) * 4,
+], ids=["newline", "json-after-newlines", "lines", "empty", "all-bytes"])
+async def test_a_payload_with_newlines_and_any_bytes_comes_back_intact(
+    redis: aioredis.Redis, queue_name: str, payload: bytes
+) -> None:
+    queue = Arque(redis, queue=queue_name, serializer=_Raw(), requeue_limit=5)
+    await queue.enqueue(payload, task_id="t")
+    task_id, data = await queue.dequeue()
+    assert data == payload
+    assert await queue.progress(task_id, {"step": "a\nb"})  # rewrites the metadata only
+    assert await queue.requeue(task_id, error="first\nsecond")
+    task_id, data = await queue.dequeue()
+    assert data == payload
+    assert await queue.fail(task_id, "no\nway")
+    letter = await queue.get_failed("t")
+    assert letter is not None and letter.data == payload and letter.error == "no\nway"
+    assert (letter.attempts, letter.requeues) == (2, 1)
+    assert await queue.replay_failed("t") == 1
+    task_id, data = await queue.dequeue()
+    assert (task_id, data) == ("t", payload) and task_id.attempt == 1
+    assert await queue.release(task_id)
+    assert await queue.get_stats() == EMPTY
+
+
+async def test_a_str_payload_with_newlines_survives_a_recovery(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    queue = Arque(redis, queue=queue_name, task_timeout=0.05)
+    text = "first line\nsecond line\n\n\"quoted\"\n"
+    await queue.enqueue({"text": text}, task_id="t")
+    await queue.dequeue()
+    await asyncio.sleep(0.1)
+    assert await queue.sweep() == 1  # the lease expired: back to pending
+    task_id, data = await queue.dequeue()
+    assert data == {"text": text} and task_id.attempt == 2
+    stats = await queue.get_task_stats("t")
+    assert stats is not None and stats["recoveries"] == 1

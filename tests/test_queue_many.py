@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from arque import Arque, DeadReason
-from helpers import EMPTY
+from helpers import EMPTY, set_payload
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ async def test_dequeue_many_leaves_undecodable_payloads_out(
     ids = [f"t{i}" for i in range(6)]
     await queue.enqueue_many([{"i": i} for i in range(6)], ids)
     for bad in ("t1", "t4"):
-        await redis.hset(queue.keys.payloads, bad, b"\xff{not json")
+        await set_payload(redis, queue, bad, b"\xff{not json")
     taken = await queue.dequeue_many(6)
     assert sorted(str(t) for t, _ in taken) == ["t0", "t2", "t3", "t5"]
     assert all(data == {"i": int(str(t)[1:])} for t, data in taken)

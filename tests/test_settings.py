@@ -24,6 +24,7 @@ from arque import OVERLOADED, Arque, InvalidArgument, QueueSettings, RedisUnavai
 from arque.scripts import Scripts
 from arque.settings import DEFAULTS, check_integer, check_number
 from arque.testing import RedisServer
+from helpers import split_record
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE = 0.05
@@ -382,7 +383,7 @@ def test_worker_command_applies_its_flags_and_the_stored_limits(
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=60)
-        meta = json.loads(client.hget(keys.tasks, "slow") or b"{}")
+        meta = json.loads(split_record(client.hget(keys.tasks, "slow") or b"{}")[0])
     assert proc.returncode == 0 and "Traceback" not in err, err
     # Cut off by --task-timeout (its lease is 120 s), dead at once by the stored requeue_limit.
     assert meta["why"] == "retries_exhausted" and "timed out after 0.3 s" in meta["err"], meta

@@ -1,13 +1,17 @@
-"""Task ids that would be read as a sentinel, or are too long, are refused before any write."""
+"""Task ids that would be read as a sentinel, or are too long, are refused before any write;
+the ids arque makes itself."""
 
 from __future__ import annotations
+
+import base64
+import re
 
 import pytest
 import redis as redis_py
 import redis.asyncio as aioredis
 
 from arque import MARKED_AS_FAILED, NOT_FOUND, OVERLOADED, Arque, InvalidArgument
-from arque.taskids import MAX_TASK_ID_BYTES
+from arque.taskids import MAX_TASK_ID_BYTES, check_task_id, new_task_id
 
 
 @pytest.fixture
@@ -45,3 +49,12 @@ async def test_task_ids_have_a_length_limit(redis: aioredis.Redis, queue: Arque)
     with pytest.raises(InvalidArgument, match="not valid Unicode"):
         await queue.enqueue("x", task_id="lone\udcff")
     await _nothing_written(redis, queue)
+
+
+def test_new_ids_are_128_random_bits_in_22_url_safe_characters() -> None:
+    ids = [new_task_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for task_id in ids:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", task_id), task_id
+        assert len(base64.urlsafe_b64decode(task_id + "==")) == 16
+        assert check_task_id(task_id) == task_id  # never a sentinel

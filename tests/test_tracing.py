@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from arque import Arque, Worker
 from arque.worker import TaskContext
 from arque.worker.tracing import TracingObserver
-from helpers import wait_until
+from helpers import split_record, wait_until
 
 pytest.importorskip("opentelemetry.sdk")
 from opentelemetry import trace
@@ -49,8 +49,8 @@ def named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
 
 
 async def meta_of(queue: Arque, task_id: str) -> dict[str, Any]:
-    raw = await queue.redis.hget(queue.keys.tasks, task_id)
-    return dict(json.loads(raw))
+    meta, _ = split_record(await queue.redis.hget(queue.keys.tasks, task_id))
+    return dict(json.loads(meta))
 
 
 async def test_nothing_happens_without_a_tracer_provider(
@@ -82,8 +82,8 @@ async def test_enqueue_makes_a_producer_span_and_keeps_its_context_in_metadata(
     meta = await meta_of(queue, "t1")
     ctx = send.get_span_context()
     assert meta["tc"].startswith(f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-")
-    payload = await redis.hget(queue.keys.payloads, "t1")
-    assert b"00-" not in (payload if isinstance(payload, bytes) else payload.encode())
+    _, payload = split_record(await redis.hget(queue.keys.tasks, "t1"))
+    assert b"00-" not in payload
 
 
 async def test_enqueue_many_and_sync_enqueue_are_traced(

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from arque import OVERLOADED, Arque, DeadReason
 from arque.scripts import sha1
 from arque.testing import RedisServer
-from helpers import EMPTY, wait_until
+from helpers import EMPTY, record, wait_until
 
 WAKE_BOUND = 1.0  # seconds; the block cap is 2 s
 BLOCK_CAP = 2.0  # an idle consumer looks again by itself after this long
@@ -84,8 +84,7 @@ async def test_lost_wakeup_costs_at_most_the_block_cap(
     await asyncio.sleep(0.3)
     # Enqueue without the wake-up, as if a dead consumer had taken the marker.
     started = time.monotonic()
-    await redis.hset(consumer.keys.tasks, "ghost", '{"t":1000,"a":0,"r":0,"q":0,"e":0}')
-    await redis.hset(consumer.keys.payloads, "ghost", '"boo"')
+    await redis.hset(consumer.keys.tasks, "ghost", record('{"t":1000,"e":0}', '"boo"'))
     await redis.lpush(consumer.keys.pending, "ghost")
     task_id, data = await asyncio.wait_for(waiter, 10)
     assert (task_id, data) == ("ghost", "boo")

@@ -7,8 +7,9 @@ touches a single slot and runs on Redis Cluster::
     arque:{default}:delayed    ZSET  id -> due time (ms, Redis clock)
     arque:{default}:working    ZSET  id -> lease deadline (ms, Redis clock)
     arque:{default}:leases     HASH  id -> delivery token of the current hand-out
-    arque:{default}:tasks      HASH  id -> task metadata (JSON, written by the scripts)
-    arque:{default}:payloads   HASH  id -> payload, as the serializer encoded it
+    arque:{default}:tasks      HASH  id -> the task's record: its metadata (JSON written by
+                               the scripts, no raw newline), a newline, then its payload
+                               as the serializer encoded it (scripts/includes/record.lua)
     arque:{default}:failed     ZSET  id -> time it was dead-lettered (ms)
     arque:{default}:marker     ZSET  wake-up flag that idle consumers block on
     arque:{default}:failed:<reason>  ZSET  the same, for the dead letters of one
@@ -93,7 +94,6 @@ class QueueKeys:
     working: str
     leases: str
     tasks: str
-    payloads: str
     failed: str
     marker: str
     # Dead letters by reason, in ``DeadReason`` order (a test checks it); role

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -39,7 +38,7 @@ from .settings import (
     parse_stored,
     rate_pair,
 )
-from .taskids import MARKED_AS_FAILED, NOT_FOUND, OVERLOADED, check_task_id
+from .taskids import MARKED_AS_FAILED, NOT_FOUND, OVERLOADED, check_task_id, new_task_id
 from .wakeups import Waiting, block_cap
 
 __all__ = ["MARKED_AS_FAILED", "NOT_FOUND", "OVERLOADED", "Arque", "TaskId"]
@@ -292,7 +291,7 @@ class Arque:
         self, task: Any, task_id: str | None, timing: tuple[int | str, ...]
     ) -> list[str | bytes | int]:
         """``[task_id, payload, *timing]``, the payload encoded and checked."""
-        task_id = uuid.uuid4().hex if task_id is None else check_task_id(task_id)
+        task_id = new_task_id() if task_id is None else check_task_id(task_id)
         return [task_id, self._encode_task(task, task_id), *timing]
 
     def _encode_task(self, task: Any, task_id: str) -> str | bytes:

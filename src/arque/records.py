@@ -78,9 +78,14 @@ def text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+_COUNTERS = ("a", "r", "q")  # attempts, recoveries, requeues: left out of the JSON while 0
+
+
 def parse_meta(raw: str | bytes) -> dict[str, Any]:
-    """The metadata JSON the scripts keep for each task."""
+    """The metadata JSON the scripts keep for each task, its counters filled in (0 when left out)."""
     meta: dict[str, Any] = json.loads(raw)
+    for counter in _COUNTERS:
+        meta.setdefault(counter, 0)
     return meta
 
 

@@ -5,15 +5,23 @@ nothing (or an undecodable task); a task named like one would be read as that
 answer by every consumer, so such ids are refused. Ids are capped in length:
 each is stored several times (pending list, metadata, lease) and printed in
 logs and the CLI.
+
+An id left to arque is 22 characters of ``[A-Za-z0-9_-]``: 128 random bits
+in unpadded base64url (shorter than uuid4's 32 hex digits for 122 bits, which
+saves about 26 bytes of Redis memory per task; see benchmarks/MEMORY.md).
 """
 
 from __future__ import annotations
 
+import base64
+import os
 from typing import Any
 
 from .errors import InvalidArgument
 
-__all__ = ["MARKED_AS_FAILED", "MAX_TASK_ID_BYTES", "NOT_FOUND", "OVERLOADED", "check_task_id"]
+__all__ = [
+    "MARKED_AS_FAILED", "MAX_TASK_ID_BYTES", "NOT_FOUND", "OVERLOADED", "check_task_id", "new_task_id",
+]
 
 NOT_FOUND = "__not_found__"
 """dequeue() found nothing to take after all: call again."""
@@ -42,3 +50,8 @@ def check_task_id(task_id: Any) -> str:
         raise InvalidArgument(
             f"task_id is {size} bytes encoded, over the limit of {MAX_TASK_ID_BYTES}")
     return task_id
+
+
+def new_task_id() -> str:
+    """A fresh random id: 128 bits as 22 characters of unpadded base64url."""
+    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()

@@ -4,30 +4,29 @@
 -- KEYS[2] delayed   ZSET  id -> due time (ms)
 -- KEYS[3] working   ZSET  id -> lease deadline (ms)
 -- KEYS[4] leases    HASH  id -> delivery token
--- KEYS[5] tasks     HASH  id -> metadata JSON
--- KEYS[6] payloads  HASH  id -> payload
--- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
--- KEYS[8] marker    ZSET  wake-up flag for idle consumers
--- KEYS[9]  failed_retries_exhausted  ZSET  the dead letters of each reason:
--- KEYS[10] failed_lease_expired      ZSET    id -> dead-letter time (ms),
--- KEYS[11] failed_poison_pill        ZSET    in DeadReason order
--- KEYS[12] failed_undecodable        ZSET
--- KEYS[13] failed_rejected           ZSET
--- KEYS[14] failed_cancelled          ZSET
--- KEYS[15] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
--- KEYS[16] timer       STRING  due time (ms) the time-keeping consumer waits for
--- KEYS[17] cancelling  SET     working ids asked to stop
--- KEYS[18] waiting     HASH    id -> 1: someone awaits its result
--- KEYS[19] finished    STREAM  ids of awaited tasks that finished
--- KEYS[20] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
--- KEYS[21] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
--- KEYS[22] groups         ZSET    and keys.py)
--- KEYS[23] group_waits    ZSET
--- KEYS[24] group_working  HASH
--- KEYS[25] seq            STRING
--- KEYS[26] starts         ZSET
--- KEYS[27] group_starts   ZSET
--- KEYS[28] group_windows  ZSET
+-- KEYS[5] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
+-- KEYS[6] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[7] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[8]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[9] failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[10] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[11] failed_undecodable        ZSET
+-- KEYS[12] failed_rejected           ZSET
+-- KEYS[13] failed_cancelled          ZSET
+-- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[15] timer       STRING  due time (ms) the time-keeping consumer waits for
+-- KEYS[16] cancelling  SET     working ids asked to stop
+-- KEYS[17] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[18] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[19] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[20] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[21] groups         ZSET    and keys.py)
+-- KEYS[22] group_waits    ZSET
+-- KEYS[23] group_working  HASH
+-- KEYS[24] seq            STRING
+-- KEYS[25] starts         ZSET
+-- KEYS[26] group_starts   ZSET
+-- KEYS[27] group_windows  ZSET
 -- ARGV[1] max_tasks      hand out at most this many
 -- ARGV[2] working_limit  0: no limit; else at most this many working, all consumers together
 -- ARGV[3] requeue_limit  a task is handed out at most this many times
@@ -56,6 +55,7 @@
 --   trace: the W3C trace context of its enqueue, '' for none
 --   lease_ms: the lease's length from now, by the Redis clock (deadline_ms is on it too)
 --@include now_ms
+--@include record
 --@include failed_indexes
 --@include ensure_types
 --@include wake
@@ -81,22 +81,22 @@
 --@include ready_since
 --@include grant_timer
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local tasks, payloads, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[16]
-local S = sched_keys(20)
+local tasks, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[15]
+local S = sched_keys(19)
 local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
-  tasks, 'hash', payloads, 'hash', failed, 'zset', marker, 'zset',
-  KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[14], 'zset',
-  timer, 'string', KEYS[17], 'set', KEYS[18], 'hash', KEYS[19], 'stream',
+  tasks, 'hash', failed, 'zset', marker, 'zset',
+  KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset',
+  timer, 'string', KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset',
   S.group_waits, 'zset', S.group_working, 'hash', S.seq, 'string', S.starts, 'zset',
   S.group_starts, 'zset', S.group_windows, 'zset'})
 if err then return err end
-local indexes = failed_indexes(9)
-local life = life_keys(17)
+local indexes = failed_indexes(8)
+local life = life_keys(16)
 
 local max_tasks = tonumber(ARGV[1])
 local working_limit, requeue_limit, max_failed, group_limit, rate, window, group_rate, group_window =
-  queue_config(KEYS[15], {'working_limit', 'requeue_limit', 'max_failed', 'group_limit', 'rate_limit',
+  queue_config(KEYS[14], {'working_limit', 'requeue_limit', 'max_failed', 'group_limit', 'rate_limit',
   'rate_window', 'group_rate_limit', 'group_rate_window'},
   {ARGV[2], ARGV[3], ARGV[4], ARGV[5] or 0, ARGV[6] or 0, ARGV[7] or 1000, ARGV[8] or 0, ARGV[9] or 1000})
 local now, time = now_ms()
@@ -214,34 +214,38 @@ while left > 0 and dead < DEAD_BUDGET do
   local ids = pick(asked)
   if #ids == 0 then break end
   local raws = redis.call('HMGET', tasks, unpack(ids))
-  local bodies = redis.call('HMGET', payloads, unpack(ids))
-  local metas, leased, deadlines = {}, {}, {}
+  local records, leased, deadlines = {}, {}, {}
   for j, id in ipairs(ids) do
     local raw = raws[j]
-    local meta
-    if raw then meta = cjson.decode(raw) else meta = {t = 0, a = 0, r = 0, q = 0, e = now} end
+    local meta, payload = {t = 0, e = now}, ''
+    if raw then
+      local meta_json
+      meta_json, payload = split_record(raw)
+      meta = cjson.decode(meta_json)
+    end
+    local attempts = meta['a'] or 0
     -- A group's slot was taken with its turn: one that is not handed out gives it back.
-    if meta['a'] >= requeue_limit or not raw then free_group_slot(S, meta) end
+    if attempts >= requeue_limit or not raw then free_group_slot(S, meta) end
     if not raw then
-      dead_letter(failed, indexes, tasks, payloads, id, meta, 'undecodable', 'task metadata missing', now, max_failed, life)
+      dead_letter(failed, indexes, tasks, id, meta, payload, 'undecodable', 'task metadata missing', now, max_failed, life)
       dead = dead + 1
-    elseif meta['a'] >= requeue_limit then
-      dead_letter(failed, indexes, tasks, payloads, id, meta, 'retries_exhausted', nil, now, max_failed, life)
+    elseif attempts >= requeue_limit then
+      dead_letter(failed, indexes, tasks, id, meta, payload, 'retries_exhausted', nil, now, max_failed, life)
       dead = dead + 1
     else
-      meta['a'] = meta['a'] + 1
+      meta['a'] = attempts + 1
       meta['d'] = now
       local token = meta['a'] .. '-' .. stamp
       local deadline = now + meta['t']
-      metas[#metas + 1] = id
-      metas[#metas + 1] = cjson.encode(meta)
+      records[#records + 1] = id
+      records[#records + 1] = join_record(cjson.encode(meta), payload)
       leased[#leased + 1] = id
       leased[#leased + 1] = token
       deadlines[#deadlines + 1] = deadline
       deadlines[#deadlines + 1] = id
       out[#out + 1] = id
       out[#out + 1] = token
-      out[#out + 1] = bodies[j]
+      out[#out + 1] = payload
       out[#out + 1] = meta['a']
       out[#out + 1] = deadline
       out[#out + 1] = math.max(now - ready_since(meta), 0)
@@ -251,8 +255,8 @@ while left > 0 and dead < DEAD_BUDGET do
       left = left - 1
     end
   end
-  if #metas > 0 then
-    redis.call('HSET', tasks, unpack(metas))
+  if #records > 0 then
+    redis.call('HSET', tasks, unpack(records))
     redis.call('HSET', leases, unpack(leased))
     redis.call('ZADD', working, unpack(deadlines))
   end

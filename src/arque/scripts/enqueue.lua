@@ -2,18 +2,17 @@
 -- included) is left as it is.
 -- KEYS[1] pending   LIST  ids ready to hand out
 -- KEYS[2] delayed   ZSET  id -> due time (ms)
--- KEYS[3] tasks     HASH  id -> metadata JSON
--- KEYS[4] payloads  HASH  id -> payload
--- KEYS[5] marker    ZSET  wake-up flag for idle consumers
--- KEYS[6] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
--- KEYS[7] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
--- KEYS[8] groups         ZSET    and keys.py)
--- KEYS[9] group_waits    ZSET
--- KEYS[10] group_working  HASH
--- KEYS[11] seq            STRING
--- KEYS[12] starts         ZSET
--- KEYS[13] group_starts   ZSET
--- KEYS[14] group_windows  ZSET
+-- KEYS[3] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
+-- KEYS[4] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[5] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[6] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[7] groups         ZSET    and keys.py)
+-- KEYS[8] group_waits    ZSET
+-- KEYS[9] group_working  HASH
+-- KEYS[10] seq            STRING
+-- KEYS[11] starts         ZSET
+-- KEYS[12] group_starts   ZSET
+-- KEYS[13] group_windows  ZSET
 -- ARGV[1] count     number of tasks that follow
 -- ARGV[2] shared    1: ARGV[3..7] give timeout_ms, delay_ms, at_ms, priority, group for
 --                   every task and 2 arguments follow per task; 0: 7 arguments follow per task;
@@ -24,6 +23,7 @@
 --                   '' for none; the caller has checked it needs no JSON escaping)
 -- returns a list with, per task, 1 if it was added, 0 if its id was live
 --@include now_ms
+--@include record
 --@include ensure_types
 --@include wake
 --@include sched_keys
@@ -31,9 +31,9 @@
 --@include add_turn
 --@include group_member
 --@include make_ready
-local pending, delayed, tasks, payloads, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local S = sched_keys(6)
-local err = ensure_types({pending, 'list', delayed, 'zset', tasks, 'hash', payloads, 'hash', marker, 'zset',
+local pending, delayed, tasks, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local S = sched_keys(5)
+local err = ensure_types({pending, 'list', delayed, 'zset', tasks, 'hash', marker, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset', S.seq, 'string'})
 if err then return err end
 
@@ -41,14 +41,11 @@ local now = now_ms()
 local added = {}
 local ready, head_moved = false, false
 -- Writes go out in chunks, one LPUSH and one HSET per key for many tasks.
-local ready_ids, metas, bodies, seen = {}, {}, {}, {}
+local ready_ids, records, seen = {}, {}, {}
 local function flush()
   if #ready_ids > 0 then redis.call('LPUSH', pending, unpack(ready_ids)) end
-  if #metas > 0 then
-    redis.call('HSET', tasks, unpack(metas))
-    redis.call('HSET', payloads, unpack(bodies))
-  end
-  ready_ids, metas, bodies = {}, {}, {}
+  if #records > 0 then redis.call('HSET', tasks, unpack(records)) end
+  ready_ids, records = {}, {}
 end
 
 local mode = tonumber(ARGV[2])
@@ -75,6 +72,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     local due = -1
     if at >= 0 then due = at elseif delay > 0 then due = now + delay end
     -- The metadata JSON is written by hand here: cheaper than cjson on the hot path.
+    -- The counters (a, r, q) are left out while 0: readers take a missing one as 0.
     local meta
     local tail = '}'
     if traced and ARGV[base + stride - 1] ~= '' then
@@ -82,7 +80,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     end
     if priority ~= 0 or group ~= '' then
       -- Kept in the metadata: a delayed, requeued, recovered or replayed task keeps them.
-      local fields = {t = timeout, a = 0, r = 0, q = 0, e = now}
+      local fields = {t = timeout, e = now}
       if priority ~= 0 then fields['p'] = priority end
       if group ~= '' then fields['g'] = group end
       if tail ~= '}' then fields['tc'] = ARGV[base + stride - 1] end
@@ -96,20 +94,18 @@ for i = 0, tonumber(ARGV[1]) - 1 do
       end
       meta = cjson.encode(fields)
     elseif due > now then
-      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d,"dp":1,"dt":%d', timeout, now, due) .. tail
+      meta = string.format('{"t":%d,"e":%d,"dp":1,"dt":%d', timeout, now, due) .. tail
       redis.call('ZADD', delayed, due, id)
       if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
     else
-      meta = string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d', timeout, now) .. tail
+      meta = string.format('{"t":%d,"e":%d', timeout, now) .. tail
       ready_ids[#ready_ids + 1] = id
       ready = true
     end
-    metas[#metas + 1] = id
-    metas[#metas + 1] = meta
-    bodies[#bodies + 1] = id
-    bodies[#bodies + 1] = payload
+    records[#records + 1] = id
+    records[#records + 1] = join_record(meta, payload)
     added[#added + 1] = 1
-    if #metas >= 1000 then flush() end
+    if #records >= 1000 then flush() end
   end
 end
 flush()

@@ -2,30 +2,29 @@
 -- that could not be decoded), whatever attempts it has left.
 -- KEYS[1] working   ZSET  id -> lease deadline (ms)
 -- KEYS[2] leases    HASH  id -> delivery token
--- KEYS[3] tasks     HASH  id -> metadata JSON
--- KEYS[4] payloads  HASH  id -> payload
--- KEYS[5] failed    ZSET  id -> dead-letter time (ms)
--- KEYS[6]  failed_retries_exhausted  ZSET  the dead letters of each reason:
--- KEYS[7]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
--- KEYS[8]  failed_poison_pill        ZSET    in DeadReason order
--- KEYS[9]  failed_undecodable        ZSET
--- KEYS[10] failed_rejected           ZSET
--- KEYS[11] failed_cancelled          ZSET
--- KEYS[12] config                    HASH  the queue's stored settings; max_failed overrides ARGV[5]
--- KEYS[13] pending     LIST    ids ready to hand out
--- KEYS[14] marker      ZSET    wake-up flag for idle consumers
--- KEYS[15] cancelling  SET     working ids asked to stop
--- KEYS[16] waiting     HASH    id -> 1: someone awaits its result
--- KEYS[17] finished    STREAM  ids of awaited tasks that finished
--- KEYS[18] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
--- KEYS[19] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
--- KEYS[20] groups         ZSET    and keys.py)
--- KEYS[21] group_waits    ZSET
--- KEYS[22] group_working  HASH
--- KEYS[23] seq            STRING
--- KEYS[24] starts         ZSET
--- KEYS[25] group_starts   ZSET
--- KEYS[26] group_windows  ZSET
+-- KEYS[3] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
+-- KEYS[4] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[5]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[6]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[7]  failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[8]  failed_undecodable        ZSET
+-- KEYS[9] failed_rejected           ZSET
+-- KEYS[10] failed_cancelled          ZSET
+-- KEYS[11] config                    HASH  the queue's stored settings; max_failed overrides ARGV[5]
+-- KEYS[12] pending     LIST    ids ready to hand out
+-- KEYS[13] marker      ZSET    wake-up flag for idle consumers
+-- KEYS[14] cancelling  SET     working ids asked to stop
+-- KEYS[15] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[16] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[17] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[18] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[19] groups         ZSET    and keys.py)
+-- KEYS[20] group_waits    ZSET
+-- KEYS[21] group_working  HASH
+-- KEYS[22] seq            STRING
+-- KEYS[23] starts         ZSET
+-- KEYS[24] group_starts   ZSET
+-- KEYS[25] group_windows  ZSET
 -- ARGV[1] task_id
 -- ARGV[2] token       '' acts on the current hand-out
 -- ARGV[3] reason      why it failed: a DeadReason value ('rejected', 'undecodable', ...)
@@ -35,6 +34,7 @@
 -- (stale token, not working, unknown);
 -- an error reply ARQUE_BADREASON, and nothing written, for another reason
 --@include now_ms
+--@include record
 --@include failed_indexes
 --@include ensure_types
 --@include holds_lease
@@ -52,30 +52,31 @@
 --@include free_group_slots
 --@include free_group_slot
 --@include any_ready
-local working, leases, tasks, payloads, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local pending, marker = KEYS[13], KEYS[14]
-local S = sched_keys(18)
-local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash', failed, 'zset',
-  KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset',
-  marker, 'zset', KEYS[15], 'set', KEYS[16], 'hash', KEYS[17], 'stream',
+local working, leases, tasks, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local pending, marker = KEYS[12], KEYS[13]
+local S = sched_keys(17)
+local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', failed, 'zset',
+  KEYS[5], 'zset', KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset',
+  marker, 'zset', KEYS[14], 'set', KEYS[15], 'hash', KEYS[16], 'stream',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
   S.group_working, 'hash', S.seq, 'string'})
 if err then return err end
-local indexes = failed_indexes(6)
-local life = life_keys(15)
+local indexes = failed_indexes(5)
+local life = life_keys(14)
 if not indexes[ARGV[3]] then return redis.error_reply('ARQUE_BADREASON ' .. ARGV[3]) end
 
 local id, token = ARGV[1], ARGV[2]
 if not holds_lease(leases, id, token) then return 0 end
 local now = now_ms()
-local meta = cjson.decode(redis.call('HGET', tasks, id))
+local meta_json, payload = split_record(redis.call('HGET', tasks, id))
+local meta = cjson.decode(meta_json)
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
 local came_back = free_group_slot(S, meta)
-local max_failed = queue_config(KEYS[12], {'max_failed'}, {ARGV[5]})
+local max_failed = queue_config(KEYS[11], {'max_failed'}, {ARGV[5]})
 local reason = ARGV[3]
 if redis.call('SISMEMBER', life.cancelling, id) == 1 then reason = 'cancelled' end
-dead_letter(failed, indexes, tasks, payloads, id, meta, reason, ARGV[4], now, max_failed, life)
+dead_letter(failed, indexes, tasks, id, meta, payload, reason, ARGV[4], now, max_failed, life)
 -- A slot came free: a consumer held back by working_limit (or its group's) may take the next task.
 if came_back or any_ready(pending, S) then wake(marker) end
 return 1

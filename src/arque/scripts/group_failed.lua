@@ -1,10 +1,11 @@
 -- group_failed: count the newest dead letters by reason and error (its first line),
 -- for the dashboard's grouped view; one atomic read of a bounded sample.
 -- KEYS[1] failed  ZSET  id -> dead-letter time (ms)
--- KEYS[2] tasks   HASH  id -> metadata JSON
+-- KEYS[2] tasks   HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
 -- ARGV[1] sample  look at this many of the newest dead letters
 -- returns {looked, then 4 per group: reason, error_first_line, count, newest_id}
 --          (groups in order of their newest dead letter)
+--@include record
 local failed, tasks = KEYS[1], KEYS[2]
 local ids = redis.call('ZREVRANGE', failed, 0, tonumber(ARGV[1]) - 1)
 local out = {#ids}
@@ -16,7 +17,7 @@ for start = 1, #ids, 500 do
   local metas = redis.call('HMGET', tasks, unpack(part))
   for j, raw in ipairs(metas) do
     if raw then
-      local meta = cjson.decode(raw)
+      local meta = cjson.decode(record_meta(raw))
       local err = meta['err']
       if type(err) ~= 'string' then err = '' end
       local line = string.sub(string.match(err, '[^\n]*'), 1, 200)

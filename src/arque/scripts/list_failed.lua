@@ -4,14 +4,13 @@
 -- the last dead letter of the page before; either way the work is
 -- O(log n + page), whatever the number of dead letters.
 -- KEYS[1] failed    ZSET  id -> dead-letter time (ms)
--- KEYS[2] tasks     HASH  id -> metadata JSON
--- KEYS[3] payloads  HASH  id -> payload
--- KEYS[4] failed_retries_exhausted  ZSET  the dead letters of each reason:
--- KEYS[5] failed_lease_expired      ZSET    id -> dead-letter time (ms),
--- KEYS[6] failed_poison_pill        ZSET    in DeadReason order
--- KEYS[7] failed_undecodable        ZSET
--- KEYS[8] failed_rejected           ZSET
--- KEYS[9]  failed_cancelled          ZSET
+-- KEYS[2] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
+-- KEYS[3] failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[4] failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[5] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[6] failed_undecodable        ZSET
+-- KEYS[7] failed_rejected           ZSET
+-- KEYS[8]  failed_cancelled          ZSET
 -- ARGV[1] offset       how many (matching) dead letters to skip; ignored with a cursor
 -- ARGV[2] limit        at most this many
 -- ARGV[3] reason       '' for all; else only the dead letters of this reason
@@ -21,6 +20,7 @@
 -- dead letters (of reason), more = 1 when others follow the page; an error reply
 -- ARQUE_BADREASON for an unknown reason
 --@include failed_indexes
+--@include record
 -- Whether a sorts before b as Redis sorts members of equal score: byte by
 -- byte (Lua's own '<' follows the server's locale).
 local function bytes_before(a, b)
@@ -31,8 +31,8 @@ local function bytes_before(a, b)
   return #a < #b
 end
 
-local tasks, payloads = KEYS[2], KEYS[3]
-local indexes = failed_indexes(4)
+local tasks = KEYS[2]
+local indexes = failed_indexes(3)
 local offset, limit, reason = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local set = KEYS[1]
 if reason ~= '' then
@@ -79,7 +79,14 @@ for i = 1, count do
   local id = found[2 * i - 1]
   out[#out + 1] = id
   out[#out + 1] = found[2 * i]
-  out[#out + 1] = redis.call('HGET', tasks, id)
-  out[#out + 1] = redis.call('HGET', payloads, id)
+  local raw = redis.call('HGET', tasks, id)
+  if raw then
+    local meta, payload = split_record(raw)
+    out[#out + 1] = meta
+    out[#out + 1] = payload
+  else
+    out[#out + 1] = false
+    out[#out + 1] = false
+  end
 end
 return out

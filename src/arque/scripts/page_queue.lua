@@ -3,7 +3,7 @@
 -- KEYS[2] delayed      ZSET  id -> due time (ms)
 -- KEYS[3] working      ZSET  id -> lease deadline (ms)
 -- KEYS[4] leases       HASH  id -> delivery token
--- KEYS[5] tasks        HASH  id -> metadata JSON
+-- KEYS[5] tasks        HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
 -- KEYS[6] prioritized  ZSET  ready ids without a group, priority != 0 -> order
 -- KEYS[7] grouped      ZSET  ready tasks of groups: '<group>\0<rank>\0<seq>\0<id>'
 -- ARGV[1] state    'pending', 'delayed' or 'working'
@@ -15,6 +15,7 @@
 -- (priority above 0, the plain list, priority below 0), then those of groups,
 -- group by group, each in its own order (the round-robin interleaves them).
 --@include now_ms
+--@include record
 local pending, delayed, working, leases, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local prioritized, grouped = KEYS[6], KEYS[7]
 local state, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -73,6 +74,6 @@ for i, id in ipairs(ids) do
   out[#out + 1] = id
   out[#out + 1] = scores[i]
   out[#out + 1] = tokens[i]
-  out[#out + 1] = metas[i]
+  out[#out + 1] = metas[i] and record_meta(metas[i])
 end
 return out

@@ -3,7 +3,7 @@
 -- KEYS[2] delayed   ZSET  id -> due time (ms)
 -- KEYS[3] working   ZSET  id -> lease deadline (ms)
 -- KEYS[4] failed    ZSET  id -> dead-letter time (ms)
--- KEYS[5] tasks     HASH  id -> metadata JSON
+-- KEYS[5] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
 -- KEYS[6] workers   ZSET  worker name -> registration expiry (ms)
 -- KEYS[7] config    HASH  the queue's stored settings
 -- KEYS[8] prioritized  ZSET  ready ids without a group, priority != 0 (counted in pending)
@@ -15,6 +15,7 @@
 --          working_limit} (an age is -1 when there is no such task; due delayed tasks not yet
 --          promoted count as ready)
 --@include now_ms
+--@include record
 --@include ready_since
 --@include queue_config
 local pending, delayed, working, failed, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -22,7 +23,7 @@ local now = now_ms()
 
 local function age_of(meta_raw, field)
   if not meta_raw then return -1 end
-  local meta = cjson.decode(meta_raw)
+  local meta = cjson.decode(record_meta(meta_raw))
   local since = meta[field]
   if field == 'ready' then since = ready_since(meta) end
   if not since then return -1 end

@@ -5,32 +5,31 @@
 -- 'cancelled' (its result is not kept).
 -- KEYS[1] working   ZSET  id -> lease deadline (ms)
 -- KEYS[2] leases    HASH  id -> delivery token
--- KEYS[3] tasks     HASH  id -> metadata JSON
--- KEYS[4] payloads  HASH  id -> payload
--- KEYS[5] pending   LIST  ids ready to hand out
--- KEYS[6] marker    ZSET  wake-up flag for idle consumers
--- KEYS[7] failed    ZSET  id -> dead-letter time (ms)
--- KEYS[8]  failed_retries_exhausted  ZSET  the dead letters of each reason:
--- KEYS[9]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
--- KEYS[10] failed_poison_pill        ZSET    in DeadReason order
--- KEYS[11] failed_undecodable        ZSET
--- KEYS[12] failed_rejected           ZSET
--- KEYS[13] failed_cancelled          ZSET
--- KEYS[14] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
--- KEYS[15] cancelling  SET     working ids asked to stop
--- KEYS[16] waiting     HASH    id -> 1: someone awaits its result
--- KEYS[17] finished    STREAM  ids of awaited tasks that finished
--- KEYS[18] results      HASH  id -> the handler's return value, encoded
--- KEYS[19] results_due  ZSET  id -> when its result expires (ms)
--- KEYS[20] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
--- KEYS[21] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
--- KEYS[22] groups         ZSET    and keys.py)
--- KEYS[23] group_waits    ZSET
--- KEYS[24] group_working  HASH
--- KEYS[25] seq            STRING
--- KEYS[26] starts         ZSET
--- KEYS[27] group_starts   ZSET
--- KEYS[28] group_windows  ZSET
+-- KEYS[3] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
+-- KEYS[4] pending   LIST  ids ready to hand out
+-- KEYS[5] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[6] failed    ZSET  id -> dead-letter time (ms)
+-- KEYS[7]  failed_retries_exhausted  ZSET  the dead letters of each reason:
+-- KEYS[8]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
+-- KEYS[9] failed_poison_pill        ZSET    in DeadReason order
+-- KEYS[10] failed_undecodable        ZSET
+-- KEYS[11] failed_rejected           ZSET
+-- KEYS[12] failed_cancelled          ZSET
+-- KEYS[13] config                    HASH  the queue's stored settings; each overrides the ARGV of its name
+-- KEYS[14] cancelling  SET     working ids asked to stop
+-- KEYS[15] waiting     HASH    id -> 1: someone awaits its result
+-- KEYS[16] finished    STREAM  ids of awaited tasks that finished
+-- KEYS[17] results      HASH  id -> the handler's return value, encoded
+-- KEYS[18] results_due  ZSET  id -> when its result expires (ms)
+-- KEYS[19] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[20] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[21] groups         ZSET    and keys.py)
+-- KEYS[22] group_waits    ZSET
+-- KEYS[23] group_working  HASH
+-- KEYS[24] seq            STRING
+-- KEYS[25] starts         ZSET
+-- KEYS[26] group_starts   ZSET
+-- KEYS[27] group_windows  ZSET
 -- ARGV[1] result_ttl     ms a result is kept (0: results off, nothing kept)
 -- ARGV[2] max_failed     retention of dead letters by count (0: unbounded)
 -- ARGV[3] max_results    retention of results by count (0: unbounded); beyond it the
@@ -40,6 +39,7 @@
 --                        result (the encoded return value; '': none given, nothing kept)
 -- returns a list with, per task, 1 if released, 0 if refused
 --@include now_ms
+--@include record
 --@include failed_indexes
 --@include ensure_types
 --@include holds_lease
@@ -58,21 +58,21 @@
 --@include free_group_slots
 --@include meta_group
 --@include any_ready
-local working, leases, tasks, payloads = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local pending, marker, failed = KEYS[5], KEYS[6], KEYS[7]
-local results, results_due = KEYS[18], KEYS[19]
-local S = sched_keys(20)
-local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', payloads, 'hash',
-  marker, 'zset', failed, 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset',
-  KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset', KEYS[15], 'set', KEYS[16], 'hash',
-  KEYS[17], 'stream', results, 'hash', results_due, 'zset',
+local working, leases, tasks = KEYS[1], KEYS[2], KEYS[3]
+local pending, marker, failed = KEYS[4], KEYS[5], KEYS[6]
+local results, results_due = KEYS[17], KEYS[18]
+local S = sched_keys(19)
+local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash',
+  marker, 'zset', failed, 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset',
+  KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[14], 'set', KEYS[15], 'hash',
+  KEYS[16], 'stream', results, 'hash', results_due, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
   S.group_working, 'hash', S.seq, 'string'})
 if err then return err end
-local indexes = failed_indexes(8)
-local life = life_keys(15)
+local indexes = failed_indexes(7)
+local life = life_keys(14)
 
-local result_ttl, max_failed, max_results = queue_config(KEYS[14],
+local result_ttl, max_failed, max_results = queue_config(KEYS[13],
   {'result_ttl', 'max_failed', 'max_results'}, {ARGV[1], ARGV[2], ARGV[3]})
 local now = nil
 local out = {}
@@ -95,7 +95,7 @@ for i = 4, #ARGV, 3 do
     redis.call('HDEL', leases, id)
     if grouped then
       local raw = raws[(i - 1) / 3]
-      local group = raw and meta_group(raw)
+      local group = raw and meta_group(record_meta(raw))
       if group then
         if not groups_freed[group] then group_names[#group_names + 1] = group end
         groups_freed[group] = (groups_freed[group] or 0) + 1
@@ -104,12 +104,11 @@ for i = 4, #ARGV, 3 do
     freed = true
     if redis.call('SISMEMBER', life.cancelling, id) == 1 then
       now = now or now_ms()
-      local meta = cjson.decode(redis.call('HGET', tasks, id))
-      dead_letter(failed, indexes, tasks, payloads, id, meta, 'cancelled', 'cancelled while working', now, max_failed, life)
+      local meta_json, payload = split_record(redis.call('HGET', tasks, id))
+      dead_letter(failed, indexes, tasks, id, cjson.decode(meta_json), payload, 'cancelled', 'cancelled while working', now, max_failed, life)
       out[#out + 1] = 0
     else
       redis.call('HDEL', tasks, id)
-      redis.call('HDEL', payloads, id)
       if result_ttl > 0 and result ~= '' then
         now = now or now_ms()
         redis.call('HSET', results, id, result)

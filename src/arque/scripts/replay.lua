@@ -1,6 +1,6 @@
 -- replay: put dead letters back to pending with fresh attempts, oldest first.
 -- KEYS[1] failed   ZSET  id -> dead-letter time (ms)
--- KEYS[2] tasks    HASH  id -> metadata JSON
+-- KEYS[2] tasks    HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
 -- KEYS[3] pending  LIST  ids ready to hand out
 -- KEYS[4] marker   ZSET  wake-up flag for idle consumers
 -- KEYS[5]  failed_retries_exhausted  ZSET  the dead letters of each reason:
@@ -23,6 +23,7 @@
 -- ARGV[3] reason   '' for any; else only the dead letters of this reason (from its index)
 -- returns how many were replayed; an error reply ARQUE_BADREASON for an unknown reason
 --@include now_ms
+--@include record
 --@include ensure_types
 --@include failed_indexes
 --@include unindex_failed
@@ -48,13 +49,15 @@ if reason ~= '' and not indexes[reason] then return redis.error_reply('ARQUE_BAD
 local now = now_ms()
 local ids = pick_failed(failed, indexes, ARGV[1], reason, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
-  local meta = cjson.decode(redis.call('HGET', tasks, id))
-  meta['a'], meta['r'], meta['q'] = 0, 0, 0
+  local raw = redis.call('HGET', tasks, id)
+  local meta = cjson.decode(record_meta(raw))
+  -- The counters start again: left out while 0.
+  meta['a'], meta['r'], meta['q'] = nil, nil, nil
   meta['why'], meta['f'] = nil, nil
   meta['rt'] = now  -- ready again from now on
   -- It comes back with its priority and group.
   make_ready(pending, S, id, meta, false)
-  redis.call('HSET', tasks, id, cjson.encode(meta))
+  redis.call('HSET', tasks, id, remeta(raw, cjson.encode(meta)))
   redis.call('ZREM', failed, id)
 end
 unindex_failed(indexes, ids)

@@ -1,13 +1,12 @@
 -- result: where the result of a task stands, in one atomic read; optionally
 -- registers the caller as a waiter of a live task, so that the script that
 -- ends the task tells it on the finished stream.
--- KEYS[1] tasks        HASH    id -> metadata JSON
--- KEYS[2] payloads     HASH    id -> payload
--- KEYS[3] failed       ZSET    id -> dead-letter time (ms)
--- KEYS[4] results      HASH    id -> the handler's return value, encoded
--- KEYS[5] results_due  ZSET    id -> when its result expires (ms)
--- KEYS[6] waiting      HASH    id -> 1: someone awaits its result
--- KEYS[7] finished     STREAM  ids of awaited tasks that finished
+-- KEYS[1] tasks        HASH    id -> '<metadata JSON>\n<payload>' (includes/record.lua)
+-- KEYS[2] failed       ZSET    id -> dead-letter time (ms)
+-- KEYS[3] results      HASH    id -> the handler's return value, encoded
+-- KEYS[4] results_due  ZSET    id -> when its result expires (ms)
+-- KEYS[5] waiting      HASH    id -> 1: someone awaits its result
+-- KEYS[6] finished     STREAM  ids of awaited tasks that finished
 -- ARGV[1] task_id
 -- ARGV[2] wait  1: register as a waiter when the task is live
 -- returns {status, a, b}:
@@ -16,17 +15,19 @@
 --   'live', last_stream_id    still pending, delayed or working ('0-0': empty stream)
 --   'unknown'                 no such task, released without a result, or expired
 --@include now_ms
+--@include record
 --@include ensure_types
-local tasks, payloads, failed, results, results_due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local waiting, stream = KEYS[6], KEYS[7]
+local tasks, failed, results, results_due = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local waiting, stream = KEYS[5], KEYS[6]
 local err = ensure_types({waiting, 'hash', stream, 'stream'})
 if err then return err end
 
 local id = ARGV[1]
-local meta = redis.call('HGET', tasks, id)
-if meta then
+local raw = redis.call('HGET', tasks, id)
+if raw then
   if redis.call('ZSCORE', failed, id) then
-    return {'failed', meta, redis.call('HGET', payloads, id)}
+    local meta, payload = split_record(raw)
+    return {'failed', meta, payload}
   end
   if ARGV[2] == '1' then redis.call('HSET', waiting, id, 1) end
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)

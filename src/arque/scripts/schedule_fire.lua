@@ -8,18 +8,17 @@
 -- KEYS[2] schedules_due      ZSET  name -> next run (ms)
 -- KEYS[3] schedule_payloads  HASH  name -> the payload of its tasks
 -- KEYS[4] pending   LIST  ids ready to hand out
--- KEYS[5] tasks     HASH  id -> metadata JSON
--- KEYS[6] payloads  HASH  id -> payload
--- KEYS[7] marker    ZSET  wake-up flag for idle consumers
--- KEYS[8] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
--- KEYS[9] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
--- KEYS[10] groups         ZSET    and keys.py)
--- KEYS[11] group_waits    ZSET
--- KEYS[12] group_working  HASH
--- KEYS[13] seq            STRING
--- KEYS[14] starts         ZSET
--- KEYS[15] group_starts   ZSET
--- KEYS[16] group_windows  ZSET
+-- KEYS[5] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
+-- KEYS[6] marker    ZSET  wake-up flag for idle consumers
+-- KEYS[7] prioritized    ZSET  ready ids without a group, priority != 0 (what runs next,
+-- KEYS[8] grouped        ZSET    in keys.SCHED_ROLES order: see includes/sched_keys.lua
+-- KEYS[9] groups         ZSET    and keys.py)
+-- KEYS[10] group_waits    ZSET
+-- KEYS[11] group_working  HASH
+-- KEYS[12] seq            STRING
+-- KEYS[13] starts         ZSET
+-- KEYS[14] group_starts   ZSET
+-- KEYS[15] group_windows  ZSET
 -- ARGV[1] name
 -- ARGV[2] version  the version the caller read
 -- ARGV[3] tick_ms  the run the caller read as due (the schedule's next run)
@@ -29,6 +28,7 @@
 -- or fired already); 2 not due yet, due in wait_ms; an error reply
 -- ARQUE_BADNEXT, and nothing written, when next_ms is not after tick_ms
 --@include now_ms
+--@include record
 --@include ensure_types
 --@include wake
 --@include sched_keys
@@ -37,11 +37,11 @@
 --@include group_member
 --@include make_ready
 local schedules, due, schedule_payloads = KEYS[1], KEYS[2], KEYS[3]
-local pending, tasks, payloads, marker = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local pending, tasks, marker = KEYS[4], KEYS[5], KEYS[6]
 local err = ensure_types({schedules, 'hash', due, 'zset', schedule_payloads, 'hash',
-  pending, 'list', tasks, 'hash', payloads, 'hash', marker, 'zset'})
+  pending, 'list', tasks, 'hash', marker, 'zset'})
 if err then return err end
-local S = sched_keys(8)
+local S = sched_keys(7)
 err = ensure_types({S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
   S.seq, 'string'})
 if err then return err end
@@ -59,17 +59,19 @@ if now < tick then return {2, tick - now} end
 if redis.call('HEXISTS', tasks, id) == 0 then
   -- Its metadata as enqueue writes it: the schedule's priority and group go with the task.
   local priority, group = tonumber(definition['pri']) or 0, definition['grp']
+  local meta
   if priority == 0 and (group == nil or group == cjson.null) then
-    redis.call('HSET', tasks, id, string.format('{"t":%d,"a":0,"r":0,"q":0,"e":%d}', definition['t'], now))
+    meta = string.format('{"t":%d,"e":%d}', definition['t'], now)
     redis.call('LPUSH', pending, id)
   else
-    local fields = {t = definition['t'], a = 0, r = 0, q = 0, e = now}
+    local fields = {t = definition['t'], e = now}
     if priority ~= 0 then fields['p'] = priority end
     if group ~= nil and group ~= cjson.null then fields['g'] = group end
     make_ready(pending, S, id, fields, false)
-    redis.call('HSET', tasks, id, cjson.encode(fields))
+    meta = cjson.encode(fields)
   end
-  redis.call('HSET', payloads, id, redis.call('HGET', schedule_payloads, name))
+  -- schedule_upsert writes the payload with the definition, schedule_remove deletes both.
+  redis.call('HSET', tasks, id, join_record(meta, redis.call('HGET', schedule_payloads, name)))
   wake(marker)
 end
 definition['n'] = next_run

@@ -1,7 +1,7 @@
 -- search_failed: find dead letters, newest first, looking at a bounded number per
 -- call, and group the errors of the ones looked at; one atomic read.
 -- KEYS[1] failed  ZSET  id -> dead-letter time (ms)
--- KEYS[2] tasks   HASH  id -> metadata JSON
+-- KEYS[2] tasks   HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
 -- KEYS[3]  failed_retries_exhausted  ZSET  the dead letters of each reason:
 -- KEYS[4]  failed_lease_expired      ZSET    id -> dead-letter time (ms),
 -- KEYS[5]  failed_poison_pill        ZSET    in DeadReason order
@@ -18,6 +18,7 @@
 --          id, failed_at_ms, metadata, error_group} where error_group is the error's first line
 --          (total: of the set walked, all dead letters or those of the reason)
 --@include failed_indexes
+--@include record
 local failed, tasks = KEYS[1], KEYS[2]
 local cursor, limit, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local want_id, reason, needle = ARGV[4], ARGV[5], ARGV[6]
@@ -35,7 +36,8 @@ end
 local out = {total, 0, 0}
 if want_id ~= '' then
   local score = redis.call('ZSCORE', failed, want_id)
-  local meta = score and redis.call('HGET', tasks, want_id)
+  local raw = score and redis.call('HGET', tasks, want_id)
+  local meta = raw and record_meta(raw)
   if meta and (reason == '' or cjson.decode(meta)['why'] == reason) then
     out[3] = 1
     local decoded = cjson.decode(meta)
@@ -56,7 +58,7 @@ while matches < limit and looked < scan do
   for j, id in ipairs(only) do
     rank = rank + 1
     looked = looked + 1
-    local meta = metas[j]
+    local meta = metas[j] and record_meta(metas[j])
     if meta then
       local decoded = cjson.decode(meta)
       local err = decoded['err']
