@@ -38,18 +38,17 @@ async def fill(queue: Arque, count: int) -> None:
     chunk = 5000
     for start in range(0, count, chunk):
         pipe = client.pipeline(transaction=False)
-        metas, payloads, scores = {}, {}, {}
+        records, scores = {}, {}
         by_reason: dict[str, dict[str, int]] = {"retries_exhausted": {}, "rejected": {}}
         for i in range(start, min(start + chunk, count)):
             task_id = f"task-{i:07d}"
             reason = "retries_exhausted" if i % 3 else "rejected"
-            metas[task_id] = json.dumps({"t": 60000, "a": 3, "r": 0, "q": 3, "e": now - 10**6,
-                                         "err": ERRORS[i % len(ERRORS)], "why": reason,
-                                         "f": now - count + i})
-            payloads[task_id] = json.dumps({"order": i, "lines": list(range(8))})
+            # A task's record: its metadata JSON, a newline, its payload (includes/record.lua).
+            meta = json.dumps({"t": 60000, "a": 3, "q": 3, "e": now - 10**6,
+                               "err": ERRORS[i % len(ERRORS)], "why": reason, "f": now - count + i})
+            records[task_id] = meta + "\n" + json.dumps({"order": i, "lines": list(range(8))})
             scores[task_id] = by_reason[reason][task_id] = now - count + i
-        pipe.hset(queue.keys.tasks, mapping=metas)
-        pipe.hset(queue.keys.payloads, mapping=payloads)
+        pipe.hset(queue.keys.tasks, mapping=records)
         pipe.zadd(queue.keys.failed, scores)
         for reason, members in by_reason.items():  # the per-reason indexes the scripts keep
             pipe.zadd(queue.keys.failed_of(reason), members)

@@ -10,7 +10,8 @@ payload ``{"i", "ts"}`` and one padded with 1 KiB:
    ``SAMPLES 0``) ÷ N, and the ``used_memory`` delta ÷ N;
 2. writes the same ids and payloads in other layouts with plain commands
    (a pipeline, no arque) and prints the ``used_memory`` delta ÷ N of each:
-   the figures behind the design in ``MEMORY.md``.
+   the figures behind the design in ``MEMORY.md``; "before" is the layout
+   arque had until one record per task, "built" the one it writes now.
 """
 
 from __future__ import annotations
@@ -70,8 +71,11 @@ async def arque_layout(client: aioredis.Redis, n: int, pad: bool) -> None:
         encoding = (await client.object("encoding", key)).decode()
         size = await client.memory_usage(key, samples=0) or 0
         print(f"    {key.decode():28} {kind:5} {encoding:10} {size / n:8,.1f} B/task")
-    sample = await client.hget(queue.keys.tasks, (await client.lrange(queue.keys.pending, 0, 0))[0])
-    print(f"    one metadata value ({len(sample)} B): {sample.decode()}")
+    task_id = (await client.lrange(queue.keys.pending, 0, 0))[0]
+    record = await client.hget(queue.keys.tasks, task_id)
+    meta = record.partition(b"\n")[0]
+    print(f"    one id ({len(task_id)} B): {task_id.decode()}; one record ({len(record)} B), "
+          f"its metadata ({len(meta)} B): {meta.decode()}")
 
 
 def _ids(n: int, short: bool) -> list[bytes]:
@@ -89,10 +93,17 @@ _META = b"u0|1a2b3c4d5e"
 Layout = Callable[[Any, bytes, bytes, int], None]
 
 
-def _now(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
+def _before(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
+    # The layout before one record per task: metadata and payload in two hashes.
     pipe.lpush("{q}pending", task_id)
     pipe.hset("{q}tasks", task_id, b'{"t":30000,"a":0,"r":0,"q":0,"e":1764412345678}')
     pipe.hset("{q}payloads", task_id, payload)
+
+
+def _built(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
+    # What arque writes now: one record, its metadata JSON without the counters at 0.
+    pipe.lpush("{q}pending", task_id)
+    pipe.hset("{q}tasks", task_id, b'{"t":30000,"e":1764412345678}\n' + payload)
 
 
 def _one_hash(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
@@ -123,7 +134,8 @@ def _stream_indexed(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
 
 
 LAYOUTS: dict[str, tuple[str, Layout, bool]] = {
-    "now (replayed)": ("list of ids + hash id->meta JSON + hash id->payload", _now, False),
+    "before (replayed)": ("list of ids + hash id->meta JSON + hash id->payload", _before, False),
+    "built (replayed)": ("list of 22-char ids + hash id->(compact meta JSON + payload)", _built, True),
     "one hash": ("list of ids + hash id->(compact meta + payload)", _one_hash, False),
     "one hash, 22-char ids": ("as one hash, default ids of 22 chars (base64url of 16 B)", _one_hash, True),
     "bucketed hashes": (f"list of ids + hashes of {BUCKET} tasks (listpack while values <= 64 B)",
