@@ -462,7 +462,8 @@ async def test_a_pending_task_is_an_id_in_pending_and_one_compact_record(
     keys = queue.keys
     assert await queue_keys_left(redis, queue) == sorted([keys.pending, keys.tasks, keys.marker])
     assert await redis.hlen(keys.tasks) == n
-    meta, payload = split_record(await redis.hget(keys.tasks, ids[0]))
+    record_before = await redis.hget(keys.tasks, ids[0])
+    meta, payload = split_record(record_before)
     assert set(json.loads(meta)) == {"t", "e"}
     assert json.loads(payload) == {"i": 0, "ts": pytest.approx(time.time(), abs=60)}
     # A behaviour bound, not a benchmark (the old layout took ~360 B; the new one ~180 B).
@@ -472,8 +473,11 @@ async def test_a_pending_task_is_an_id_in_pending_and_one_compact_record(
     assert stats is not None
     assert (stats["dequeue_count"], stats["requeue_count"], stats["recoveries"]) == (0, 0, 0)
     task_id, _ = await queue.dequeue()
-    meta, _ = split_record(await redis.hget(keys.tasks, str(task_id)))
-    assert json.loads(meta)["a"] == 1 and "q" not in json.loads(meta)
+    # A hand-out leaves the record as it was: its attempt and time are in the token.
+    assert await redis.hget(keys.tasks, str(task_id)) == record_before
+    stats = await queue.get_task_stats(str(task_id))
+    assert stats is not None and stats["dequeue_count"] == 1 and stats["state"] == "working"
+    assert stats["last_dequeue_time"] == pytest.approx(time.time(), abs=60)
 
 
 class _Raw:

@@ -458,14 +458,18 @@ class Arque:
 
     @staticmethod
     def _hand_outs(reply: Sequence[Any]) -> list[tuple[TaskId, Any]]:
-        """``(task_id, stored payload)`` of each task a dequeue reply hands out."""
+        """``(task_id, stored payload)`` of each task a dequeue reply hands out.
+
+        The reply carries each task's record (``<metadata JSON>\\n<payload>``): its
+        payload is taken here, so that the script does not copy a large one again.
+        """
         out = []
         for i in range(4, len(reply), 8):
-            raw_id, token, payload, attempt, deadline, waited, trace, lease = reply[i : i + 8]
+            raw_id, token, record, attempt, deadline, waited, trace, lease = reply[i : i + 8]
             task_id = TaskId(records.text(raw_id), records.text(token), int(attempt),
                              deadline / 1000, int(waited) / 1000, records.text(trace),
                              int(lease) / 1000)
-            out.append((task_id, payload))
+            out.append((task_id, records.payload_of(record)))
         return out
 
     async def _decode(self, reply: Sequence[Any]) -> list[tuple[str, Any]]:

@@ -89,6 +89,14 @@ def parse_meta(raw: str | bytes) -> dict[str, Any]:
     return meta
 
 
+def payload_of(record: bytes) -> bytes:
+    """The payload of a task's record as stored, ``<metadata JSON>\\n<payload>``.
+
+    The JSON never holds a raw newline, so the payload is all after the first.
+    """
+    return record.partition(b"\n")[2]
+
+
 def seconds(ms: Any) -> float | None:
     """Milliseconds of the Redis clock as epoch seconds (None stays None)."""
     return None if ms is None else float(ms) / 1000.0

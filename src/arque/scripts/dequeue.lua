@@ -38,7 +38,7 @@
 -- ARGV[9] group_rate_window  ms
 --                        (ARGV[2..9]: the caller's, used where the config stores none;
 --                        ARGV[5..9] may be left out: no limit, windows of 1 s)
--- returns {status, wait_us, keeper, ready, then 8 per task: id, token, payload, attempt,
+-- returns {status, wait_us, keeper, ready, then 8 per task: id, token, record, attempt,
 --   deadline_ms, waited_ms, trace, lease_ms} (needs Redis >= 6.2: RPOP with a count)
 --   status 0: nothing ready; 1: tasks handed out; 2: held back by a limit: working_limit,
 --            rate_limit, or ready tasks left only in groups at group_limit or with a full
@@ -54,6 +54,10 @@
 --   waited_ms: from when the task became ready to this hand-out
 --   trace: the W3C trace context of its enqueue, '' for none
 --   lease_ms: the lease's length from now, by the Redis clock (deadline_ms is on it too)
+--   record: the task's record as stored, '<metadata JSON>\n<payload>' (the caller takes the
+--           payload after its first newline: a large one is not copied again in Lua)
+-- The record is not rewritten: the attempt and the hand-out time go in the token
+-- (see includes/handed_out.lua).
 --@include now_ms
 --@include record
 --@include failed_indexes
@@ -214,39 +218,32 @@ while left > 0 and dead < DEAD_BUDGET do
   local ids = pick(asked)
   if #ids == 0 then break end
   local raws = redis.call('HMGET', tasks, unpack(ids))
-  local records, leased, deadlines = {}, {}, {}
+  local leased, deadlines = {}, {}
   for j, id in ipairs(ids) do
     local raw = raws[j]
-    local meta, payload = {t = 0, e = now}, ''
-    if raw then
-      local meta_json
-      meta_json, payload = split_record(raw)
-      meta = cjson.decode(meta_json)
-    end
+    local meta = {t = 0, e = now}
+    if raw then meta = cjson.decode(record_meta(raw)) end
     local attempts = meta['a'] or 0
     -- A group's slot was taken with its turn: one that is not handed out gives it back.
     if attempts >= requeue_limit or not raw then free_group_slot(S, meta) end
     if not raw then
-      dead_letter(failed, indexes, tasks, id, meta, payload, 'undecodable', 'task metadata missing', now, max_failed, life)
+      dead_letter(failed, indexes, tasks, id, meta, '', 'undecodable', 'task metadata missing', now, max_failed, life)
       dead = dead + 1
     elseif attempts >= requeue_limit then
+      local _, payload = split_record(raw)
       dead_letter(failed, indexes, tasks, id, meta, payload, 'retries_exhausted', nil, now, max_failed, life)
       dead = dead + 1
     else
-      meta['a'] = attempts + 1
-      meta['d'] = now
-      local token = meta['a'] .. '-' .. stamp
+      local token = (attempts + 1) .. '-' .. stamp
       local deadline = now + meta['t']
-      records[#records + 1] = id
-      records[#records + 1] = join_record(cjson.encode(meta), payload)
       leased[#leased + 1] = id
       leased[#leased + 1] = token
       deadlines[#deadlines + 1] = deadline
       deadlines[#deadlines + 1] = id
       out[#out + 1] = id
       out[#out + 1] = token
-      out[#out + 1] = payload
-      out[#out + 1] = meta['a']
+      out[#out + 1] = raw
+      out[#out + 1] = attempts + 1
       out[#out + 1] = deadline
       out[#out + 1] = math.max(now - ready_since(meta), 0)
       out[#out + 1] = meta['tc'] or ''
@@ -255,8 +252,7 @@ while left > 0 and dead < DEAD_BUDGET do
       left = left - 1
     end
   end
-  if #records > 0 then
-    redis.call('HSET', tasks, unpack(records))
+  if #leased > 0 then
     redis.call('HSET', leases, unpack(leased))
     redis.call('ZADD', working, unpack(deadlines))
   end

@@ -35,6 +35,7 @@
 -- an error reply ARQUE_BADREASON, and nothing written, for another reason
 --@include now_ms
 --@include record
+--@include handed_out
 --@include failed_indexes
 --@include ensure_types
 --@include holds_lease
@@ -69,7 +70,7 @@ local id, token = ARGV[1], ARGV[2]
 if not holds_lease(leases, id, token) then return 0 end
 local now = now_ms()
 local meta_json, payload = split_record(redis.call('HGET', tasks, id))
-local meta = cjson.decode(meta_json)
+local meta = handed_out(cjson.decode(meta_json), redis.call('HGET', leases, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
 local came_back = free_group_slot(S, meta)

@@ -16,6 +16,7 @@
 -- group by group, each in its own order (the round-robin interleaves them).
 --@include now_ms
 --@include record
+--@include handed_out
 local pending, delayed, working, leases, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local prioritized, grouped = KEYS[6], KEYS[7]
 local state, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -74,6 +75,9 @@ for i, id in ipairs(ids) do
   out[#out + 1] = id
   out[#out + 1] = scores[i]
   out[#out + 1] = tokens[i]
-  out[#out + 1] = metas[i] and record_meta(metas[i])
+  local meta = metas[i] and record_meta(metas[i])
+  -- A working task's attempt and hand-out time are in its token (handed_out).
+  if meta and tokens[i] then meta = cjson.encode(handed_out(cjson.decode(meta), tokens[i])) end
+  out[#out + 1] = meta
 end
 return out

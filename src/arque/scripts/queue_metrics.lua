@@ -8,6 +8,7 @@
 -- KEYS[7] config    HASH  the queue's stored settings
 -- KEYS[8] prioritized  ZSET  ready ids without a group, priority != 0 (counted in pending)
 -- KEYS[9] grouped      ZSET  ready tasks of groups (counted in pending)
+-- KEYS[10] leases      HASH  id -> delivery token (a working task's hand-out time: handed_out)
 -- ARGV[1] scan      how many working tasks (soonest deadlines first) to look at for the oldest lease
 -- ARGV[2] working_limit  the caller's, used when the config stores none
 -- returns {pending (all ready tasks), delayed, working, failed, oldest_ready_age_ms (of the plain
@@ -16,25 +17,23 @@
 --          promoted count as ready)
 --@include now_ms
 --@include record
+--@include handed_out
 --@include ready_since
 --@include queue_config
 local pending, delayed, working, failed, tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = now_ms()
 
-local function age_of(meta_raw, field)
-  if not meta_raw then return -1 end
-  local meta = cjson.decode(record_meta(meta_raw))
-  local since = meta[field]
-  if field == 'ready' then since = ready_since(meta) end
-  if not since then return -1 end
-  return math.max(now - tonumber(since), 0)
+-- How long a task (its record) has been ready, -1 when it is gone.
+local function ready_age(raw)
+  if not raw then return -1 end
+  return math.max(now - ready_since(cjson.decode(record_meta(raw))), 0)
 end
 
 -- Pending is a line: LPUSH in, RPOP out; its tail is the one waiting longest.
 -- A delayed task already due has been ready since its due time.
 local oldest_ready = -1
 local tail = redis.call('LINDEX', pending, -1)
-if tail then oldest_ready = age_of(redis.call('HGET', tasks, tail), 'ready') end
+if tail then oldest_ready = ready_age(redis.call('HGET', tasks, tail)) end
 local due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 if due[2] and tonumber(due[2]) <= now then
   oldest_ready = math.max(oldest_ready, now - tonumber(due[2]))
@@ -45,9 +44,10 @@ end
 local oldest_lease = -1
 local held = redis.call('ZRANGE', working, 0, tonumber(ARGV[1]) - 1)
 if #held > 0 then
-  local metas = redis.call('HMGET', tasks, unpack(held))
-  for _, raw in ipairs(metas) do
-    oldest_lease = math.max(oldest_lease, age_of(raw, 'd'))
+  local tokens = redis.call('HMGET', KEYS[10], unpack(held))
+  for _, token in ipairs(tokens) do
+    local since = handed_out({}, token)['d']
+    if since then oldest_lease = math.max(oldest_lease, math.max(now - since, 0)) end
   end
 end
 

@@ -40,6 +40,7 @@
 -- returns a list with, per task, 1 if released, 0 if refused
 --@include now_ms
 --@include record
+--@include handed_out
 --@include failed_indexes
 --@include ensure_types
 --@include holds_lease
@@ -91,6 +92,8 @@ for i = 4, #ARGV, 3 do
   if not holds_lease(leases, id, token) then
     out[#out + 1] = 0
   else
+    local cancelled = redis.call('SISMEMBER', life.cancelling, id) == 1
+    local current = cancelled and redis.call('HGET', leases, id)
     redis.call('ZREM', working, id)
     redis.call('HDEL', leases, id)
     if grouped then
@@ -102,10 +105,10 @@ for i = 4, #ARGV, 3 do
       end
     end
     freed = true
-    if redis.call('SISMEMBER', life.cancelling, id) == 1 then
+    if cancelled then
       now = now or now_ms()
       local meta_json, payload = split_record(redis.call('HGET', tasks, id))
-      dead_letter(failed, indexes, tasks, id, cjson.decode(meta_json), payload, 'cancelled', 'cancelled while working', now, max_failed, life)
+      dead_letter(failed, indexes, tasks, id, handed_out(cjson.decode(meta_json), current), payload, 'cancelled', 'cancelled while working', now, max_failed, life)
       out[#out + 1] = 0
     else
       redis.call('HDEL', tasks, id)

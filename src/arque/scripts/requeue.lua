@@ -38,6 +38,7 @@
 -- is dead-lettered 'cancelled'), 1 requeued, 2 dead-lettered
 --@include now_ms
 --@include record
+--@include handed_out
 --@include failed_indexes
 --@include ensure_types
 --@include holds_lease
@@ -78,7 +79,7 @@ if not holds_lease(leases, id, token) then return 0 end
 local now = now_ms()
 local raw = redis.call('HGET', tasks, id)
 local meta_json, payload = split_record(raw)
-local meta = cjson.decode(meta_json)
+local meta = handed_out(cjson.decode(meta_json), redis.call('HGET', leases, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
 local came_back = free_group_slot(S, meta)

@@ -37,6 +37,7 @@
 -- returns {recovered, promoted, dead_lettered, dropped_dead_letters (by age, then by count)}
 --@include now_ms
 --@include record
+--@include handed_out
 --@include failed_indexes
 --@include ensure_types
 --@include wake
@@ -80,6 +81,7 @@ local freed_group = false
 local expired = redis.call('ZRANGEBYSCORE', working, '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   redis.call('ZREM', working, id)
+  local token = redis.call('HGET', leases, id)
   redis.call('HDEL', leases, id)
   local raw = redis.call('HGET', tasks, id)
   local meta, payload = {t = 0, e = now}, ''
@@ -88,6 +90,7 @@ for _, id in ipairs(expired) do
     meta_json, payload = split_record(raw)
     meta = cjson.decode(meta_json)
   end
+  meta = handed_out(meta, token)
   if free_group_slot(S, meta) then freed_group = true end
   meta['r'] = (meta['r'] or 0) + 1
   meta['rt'] = now
