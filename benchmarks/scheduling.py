@@ -228,8 +228,8 @@ async def one_run(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 NEW_GROUP = {  # figure -> (group_limit of the big group, its handlers' seconds), and how
     "new group, big capped": (50, 0.0, "the big group capped by group_limit=50, no-op tasks"),
-    "new group, big capped, 10 ms tasks": (50, 0.01, "the big group capped by group_limit=50, "
-                                           "10 ms tasks"),
+    "new group, big capped, 10 ms tasks": (50, 0.01, ("the big group capped by group_limit=50, "
+                                            "10 ms tasks")),
     "new group, 10 ms tasks": (0, 0.01, "the Worker's 100 slots all busy with its 10 ms tasks"),
     "new group, no-op tasks": (0, 0.0, "the Worker's 100 slots all busy with its no-op tasks"),
 }
