@@ -9,6 +9,9 @@ logs and the CLI.
 An id left to arque is 22 characters of ``[A-Za-z0-9_-]``: 128 random bits
 in unpadded base64url (shorter than uuid4's 32 hex digits for 122 bits, which
 saves about 26 bytes of Redis memory per task; see benchmarks/MEMORY.md).
+One in 64 of those would start with ``-`` and read as an option on a command
+line (``arque task -x…``): such draws are made again, which leaves about
+127.98 bits.
 """
 
 from __future__ import annotations
@@ -53,5 +56,8 @@ def check_task_id(task_id: Any) -> str:
 
 
 def new_task_id() -> str:
-    """A fresh random id: 128 bits as 22 characters of unpadded base64url."""
-    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+    """A fresh random id: 128 bits as 22 characters of unpadded base64url, never starting with ``-``."""
+    while True:
+        task_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        if task_id[0] != "-":
+            return task_id
