@@ -72,10 +72,12 @@ async def test_each_run_fires_once_however_many_firers(
     redis: aioredis.Redis, queue_name: str
 ) -> None:
     queue = Arque(redis, queue=queue_name)
-    await queue.schedule("fast", "tick", every=0.1)
+    # Every 0.4 s: runs that all firers reach late (a stalled process) are collapsed into
+    # one by design, and a loaded machine can stall this one for 0.1 s.
+    await queue.schedule("fast", "tick", every=0.4)
     firers = [Arque(redis, queue=queue_name) for _ in range(5)]
     seen: list[str] = []
-    stop = time.monotonic() + 2.0
+    stop = time.monotonic() + 4.0
 
     async def fire(q: Arque) -> None:
         while time.monotonic() < stop:
@@ -90,9 +92,9 @@ async def test_each_run_fires_once_however_many_firers(
                 assert await queue.release(task_id)
 
     await asyncio.gather(*(fire(q) for q in firers), consume())
-    assert len(seen) == len(set(seen)) >= 10
+    assert len(seen) == len(set(seen)) >= 8
     runs = sorted(run_ms(t) for t in seen)
-    assert all(b - a == 100 for a, b in itertools.pairwise(runs)), "a run was skipped"
+    assert all(b - a == 400 for a, b in itertools.pairwise(runs)), "a run was skipped"
     assert all(t == task_id_of("fast", run_ms(t)) for t in seen)
 
 
