@@ -551,7 +551,10 @@ async def test_restart_with_persistence_answers_loading(queue_name: str, tmp_pat
         control.execute_command("DEBUG", "POPULATE", 1_500_000, "ballast", 32)
         control.bgrewriteaof()  # the ballast goes to the AOF's base, loaded at restart
         await wait_until(lambda: _rewritten(control), 60)
-        async with fleet_on(server.url, queue_name, tmp_path) as fleet:
+        # A dequeue the server ran just before it shut down, whose reply was lost, leaves
+        # its tasks working with no holder until their lease runs out: a short lease (the
+        # heartbeat renews it for running tasks) brings them back well within the wait.
+        async with fleet_on(server.url, queue_name, tmp_path, lease=10.0) as fleet:
 
             seen: list[str] = []
 
