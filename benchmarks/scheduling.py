@@ -16,8 +16,9 @@ Each run starts a private redis-server (arque.testing, never :6379) and measures
 * new group: enqueue-to-start (p50, p99) of the first task of a new group while
   one group has ``--backlog`` pending and a Worker, in a process of its own,
   drains it: with the big group capped by ``group_limit=50`` and with it
-  holding all 100 slots, its tasks no-op or 10 ms long (``--only new-group``
-  measures these alone).
+  holding all 100 slots, its tasks no-op, 10 ms or 100 ms long (``--only new-group``
+  measures these alone); beside it, the part spent in Redis from ready to
+  hand-out (the hand-out's ``waited``, whole ms of the Redis clock).
 
 Prints one JSON line per figure per run, then a table of medians.
 """
@@ -150,7 +151,8 @@ def _worker_process(url: str, group_limit: int, handler_s: float, ready: Any) ->
 
         async def handler(data: Any, ctx: Any) -> None:
             if "probe" in data:
-                await client.rpush(f"started:{data['probe']}", repr(time.perf_counter()))
+                await client.rpush(f"started:{data['probe']}",
+                                   f"{time.perf_counter()!r} {ctx.task_id.waited!r}")
             elif handler_s:
                 await asyncio.sleep(handler_s)
 
@@ -186,23 +188,30 @@ async def _new_group(url: str, backlog: int, samples: int, group_limit: int,
     await asyncio.get_running_loop().run_in_executor(None, ready.wait, 60)
     await asyncio.sleep(0.5)
     producer = Arque(client, queue="groups")
-    latencies = []
+    latencies: list[float] = []
+    waits: list[float] = []  # ready to hand-out, by the Redis clock (ms resolution)
     for n in range(samples):
         key = f"p{n}"
         sent = time.perf_counter()
         await producer.enqueue({"probe": key}, group=f"new-{n}")
         got = await client.blpop([f"started:{key}"], timeout=30)
         assert got is not None, f"probe {key} never started"
-        latencies.append((float(got[1]) - sent) * 1000)
+        started, waited = got[1].split()
+        latencies.append((float(started) - sent) * 1000)
+        waits.append(float(waited) * 1000)
         await asyncio.sleep(0.01)
     pending = (await queue.stats()).pending
     process.terminate()
     await asyncio.get_running_loop().run_in_executor(None, process.join, 60)
     await client.aclose()
-    latencies.sort()
-    return {"p50_ms": statistics.median(latencies),
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-            "big_pending_at_end": pending}
+    return {"p50_ms": statistics.median(latencies), "p99_ms": _p99(latencies),
+            "ready_to_handout_p50_ms": statistics.median(waits),
+            "ready_to_handout_p99_ms": _p99(waits), "big_pending_at_end": pending}
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 async def one_run(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -230,6 +239,9 @@ NEW_GROUP = {  # figure -> (group_limit of the big group, its handlers' seconds)
     "new group, big capped": (50, 0.0, "the big group capped by group_limit=50, no-op tasks"),
     "new group, big capped, 10 ms tasks": (50, 0.01, ("the big group capped by group_limit=50, "
                                             "10 ms tasks")),
+    "new group, big capped, 100 ms tasks": (50, 0.1, ("the big group capped by group_limit=50, "
+                                             "100 ms tasks")),
+    "new group, 100 ms tasks": (0, 0.1, "the Worker's 100 slots all busy with its 100 ms tasks"),
     "new group, 10 ms tasks": (0, 0.01, "the Worker's 100 slots all busy with its 10 ms tasks"),
     "new group, no-op tasks": (0, 0.0, "the Worker's 100 slots all busy with its no-op tasks"),
 }
@@ -283,8 +295,11 @@ def _print_new_groups(a: argparse.Namespace, med: Any) -> None:
     for key, (_, _, how) in NEW_GROUP.items():
         print(f"| new group's first task, {a.backlog:,} pending in one group, {how} | "
               f"p50 {med(lambda r, k=key: r[k]['p50_ms']):.2f} ms, "
-              f"p99 {med(lambda r, k=key: r[k]['p99_ms']):.2f} ms "
+              f"p99 {med(lambda r, k=key: r[k]['p99_ms']):.2f} ms; ready to hand-out in Redis "
+              f"p50 {med(lambda r, k=key: r[k]['ready_to_handout_p50_ms']):.0f} ms, "
+              f"p99 {med(lambda r, k=key: r[k]['ready_to_handout_p99_ms']):.0f} ms "
               f"(big group pending at the end: {med(lambda r, k=key: r[k]['big_pending_at_end']):,.0f}) | | |")
+
 
 if __name__ == "__main__":
     main()

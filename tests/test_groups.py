@@ -57,6 +57,29 @@ async def test_new_group_waits_at_most_one_turn(redis: aioredis.Redis, queue_nam
     assert await _drain_some(queue, 3) == ["big10", "new", "big11"]
 
 
+async def test_a_group_alone_takes_many_in_one_call_in_order(
+    redis: aioredis.Redis, queue_name: str
+) -> None:
+    """The only group with a turn is served as many rounds would serve it, limit included."""
+    queue = Arque(redis, queue=queue_name, group_limit=4)
+    await queue.enqueue_many(range(12), task_ids=[f"a{i:02d}" for i in range(12)], group="a")
+    await queue.enqueue("a-first", task_id="a-first", group="a", priority=3)
+    taken = [str(t) for t, _ in await queue.dequeue_many(10)]
+    assert taken == ["a-first", "a00", "a01", "a02"]  # priority, then FIFO; group_limit holds
+    assert await queue.dequeue() == (OVERLOADED, None)
+    assert int(await redis.hget(queue.keys.group_working, "a")) == 4
+    assert await queue.release("a-first")  # a slot frees: the group takes a turn again
+    await queue.enqueue("b0", task_id="b0", group="b")
+    # Two groups with a turn: one each per round again, the newcomer at once.
+    assert [str(t) for t, _ in await queue.dequeue_many(3)] == ["a03", "b0"]
+    assert int(await redis.hget(queue.keys.group_working, "a")) == 4
+    await queue.configure(group_limit=100)
+    assert await queue.release("a00")
+    assert [str(t) for t, _ in await queue.dequeue_many(100)] == [f"a{i:02d}" for i in range(4, 12)]
+    assert int(await redis.hget(queue.keys.group_working, "a")) == 11
+    assert await redis.exists(queue.keys.groups) == 0
+
+
 async def _drain_some(queue: Arque, n: int) -> list[str]:
     order = []
     for _ in range(n):

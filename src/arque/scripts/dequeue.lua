@@ -166,12 +166,13 @@ local function pick(n)
       local counts = redis.call('HMGET', S.group_working, unpack(round))
       turns.count, turns.drop, turns.moved, turns.gone = {}, {}, {}, {}
       for i, turn in ipairs(round) do turns.count[turn] = tonumber(counts[i]) or 0 end
+      -- A group alone in the turn takes what many rounds would give it, in one read.
+      local alone = #round == 1 and redis.call('ZCARD', S.groups) == 1
       for _, turn in ipairs(round) do
         if #ids >= n then break end
         if turn ~= '' then
-          local id = group_turn(S, turn, turns)
-          if id then ids[#ids + 1] = id end
-        elseif #round == 1 and redis.call('ZCARD', S.groups) == 1 then
+          group_turn(S, turn, turns, ids, alone and n - #ids or 1)
+        elseif alone then
           -- Only the ungrouped tasks are left: no turns needed.
           turns.gone[#turns.gone + 1] = ''
         else
