@@ -18,7 +18,9 @@ Each run starts a private redis-server (arque.testing, never :6379) and measures
   drains it: with the big group capped by ``group_limit=50`` and with it
   holding all 100 slots, its tasks no-op, 10 ms or 100 ms long (``--only new-group``
   measures these alone); beside it, the part spent in Redis from ready to
-  hand-out (the hand-out's ``waited``, whole ms of the Redis clock).
+  hand-out (the hand-out's ``waited``, whole ms of the Redis clock), the
+  producer's enqueue call, and a floor: the same probe with a bare ``LPUSH``
+  and a ``BLPOP`` in another process.
 
 Prints one JSON line per figure per run, then a table of medians.
 """
@@ -42,6 +44,7 @@ from arque import Arque, Worker
 from arque.testing import RedisServer
 
 CONCURRENCY = 100
+GAP = 0.01  # seconds between two probes of the new-group figure
 VARIANTS = ("plain", "1 priority", "10 priorities", "1000 groups")
 
 
@@ -190,23 +193,65 @@ async def _new_group(url: str, backlog: int, samples: int, group_limit: int,
     producer = Arque(client, queue="groups")
     latencies: list[float] = []
     waits: list[float] = []  # ready to hand-out, by the Redis clock (ms resolution)
+    calls: list[float] = []  # the producer's enqueue call, to its reply
     for n in range(samples):
         key = f"p{n}"
         sent = time.perf_counter()
         await producer.enqueue({"probe": key}, group=f"new-{n}")
+        calls.append((time.perf_counter() - sent) * 1000)
         got = await client.blpop([f"started:{key}"], timeout=30)
         assert got is not None, f"probe {key} never started"
         started, waited = got[1].split()
         latencies.append((float(started) - sent) * 1000)
         waits.append(float(waited) * 1000)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(GAP)
     pending = (await queue.stats()).pending
     process.terminate()
     await asyncio.get_running_loop().run_in_executor(None, process.join, 60)
     await client.aclose()
     return {"p50_ms": statistics.median(latencies), "p99_ms": _p99(latencies),
             "ready_to_handout_p50_ms": statistics.median(waits),
-            "ready_to_handout_p99_ms": _p99(waits), "big_pending_at_end": pending}
+            "ready_to_handout_p99_ms": _p99(waits), "enqueue_call_p50_ms": statistics.median(calls),
+            "enqueue_call_p99_ms": _p99(calls), "big_pending_at_end": pending}
+
+
+def _floor_consumer(url: str, ready: Any) -> None:
+    """The floor's consumer: BLPOP a probe, note when it came (perf_counter) under its name."""
+    async def main() -> None:
+        client = aioredis.Redis.from_url(url)
+        ready.set()
+        while (got := await client.blpop(["floor"], timeout=5)) is not None:
+            name = got[1] if isinstance(got[1], str) else got[1].decode()
+            await client.rpush(f"started:{name}", repr(time.perf_counter()))
+        await client.aclose()
+    asyncio.run(main())
+
+
+async def _floor(url: str, samples: int) -> dict[str, float]:
+    """The same probe with bare Redis commands: LPUSH here, BLPOP in a process of its own.
+
+    What the machine itself costs from a push to a start in another process
+    (its idle wake-ups included, the probes being GAP apart), with no queue at all.
+    """
+    client = aioredis.Redis.from_url(url)
+    await client.flushall()
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    process = context.Process(target=_floor_consumer, args=(url, ready))
+    process.start()
+    await asyncio.get_running_loop().run_in_executor(None, ready.wait, 60)
+    await asyncio.sleep(0.5)
+    latencies = []
+    for n in range(samples):
+        sent = time.perf_counter()
+        await client.lpush("floor", f"p{n}")
+        got = await client.blpop([f"started:p{n}"], timeout=30)
+        assert got is not None, f"floor probe {n} never started"
+        latencies.append((float(got[1]) - sent) * 1000)
+        await asyncio.sleep(GAP)
+    await asyncio.get_running_loop().run_in_executor(None, process.join, 60)
+    await client.aclose()
+    return {"p50_ms": statistics.median(latencies), "p99_ms": _p99(latencies)}
 
 
 def _p99(values: list[float]) -> float:
@@ -248,6 +293,7 @@ NEW_GROUP = {  # figure -> (group_limit of the big group, its handlers' seconds)
 
 
 async def _new_groups(url: str, a: argparse.Namespace, out: dict[str, Any]) -> None:
+    out["floor"] = await _floor(url, a.samples)
     for key, (group_limit, handler_s, _) in NEW_GROUP.items():
         out[key] = await _new_group(url, a.backlog, a.samples, group_limit, handler_s)
 
@@ -271,7 +317,7 @@ def main() -> None:
         runs.append(result)
 
     def med(get: Any) -> float:
-        return statistics.median(get(r) for r in runs)
+        return float(statistics.median(get(r) for r in runs))
 
     if a.only == "new-group":
         _print_new_groups(a, med)
@@ -292,12 +338,17 @@ def main() -> None:
 
 
 def _print_new_groups(a: argparse.Namespace, med: Any) -> None:
+    print(f"| floor: bare LPUSH, BLPOP in another process, {GAP * 1000:g} ms apart | "
+          f"p50 {med(lambda r: r['floor']['p50_ms']):.2f} ms, "
+          f"p99 {med(lambda r: r['floor']['p99_ms']):.2f} ms | | |")
     for key, (_, _, how) in NEW_GROUP.items():
         print(f"| new group's first task, {a.backlog:,} pending in one group, {how} | "
               f"p50 {med(lambda r, k=key: r[k]['p50_ms']):.2f} ms, "
               f"p99 {med(lambda r, k=key: r[k]['p99_ms']):.2f} ms; ready to hand-out in Redis "
               f"p50 {med(lambda r, k=key: r[k]['ready_to_handout_p50_ms']):.0f} ms, "
-              f"p99 {med(lambda r, k=key: r[k]['ready_to_handout_p99_ms']):.0f} ms "
+              f"p99 {med(lambda r, k=key: r[k]['ready_to_handout_p99_ms']):.0f} ms; the enqueue call "
+              f"p50 {med(lambda r, k=key: r[k]['enqueue_call_p50_ms']):.2f} ms, "
+              f"p99 {med(lambda r, k=key: r[k]['enqueue_call_p99_ms']):.2f} ms "
               f"(big group pending at the end: {med(lambda r, k=key: r[k]['big_pending_at_end']):,.0f}) | | |")
 
 
