@@ -220,8 +220,12 @@ def _floor_consumer(url: str, ready: Any) -> None:
     async def main() -> None:
         client = aioredis.Redis.from_url(url)
         ready.set()
-        while (got := await client.blpop(["floor"], timeout=5)) is not None:
+        while True:
+            got = await client.blpop(["floor"], timeout=0)
+            assert got is not None  # no timeout: it waits for the next probe
             name = got[1] if isinstance(got[1], str) else got[1].decode()
+            if name == "stop":
+                break
             await client.rpush(f"started:{name}", repr(time.perf_counter()))
         await client.aclose()
     asyncio.run(main())
@@ -249,6 +253,7 @@ async def _floor(url: str, samples: int) -> dict[str, float]:
         assert got is not None, f"floor probe {n} never started"
         latencies.append((float(got[1]) - sent) * 1000)
         await asyncio.sleep(GAP)
+    await client.lpush("floor", "stop")
     await asyncio.get_running_loop().run_in_executor(None, process.join, 60)
     await client.aclose()
     return {"p50_ms": statistics.median(latencies), "p99_ms": _p99(latencies)}

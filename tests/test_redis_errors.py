@@ -408,6 +408,16 @@ async def test_out_of_memory(server: RedisServer, queue_name: str, tmp_path: Pat
     async with fleet_on(server.url, queue_name, tmp_path, lease=3.0) as fleet:
 
         async def episode() -> None:
+            # Work that needs memory during the episode whatever the pace of the drain:
+            # tasks working through several heartbeats (a renewal writes), handed out
+            # before it begins (the workers may have caught up with the producer).
+            long_ids = [f"long-{n}" for n in range(4)]
+            fleet.ids += long_ids
+            async with aioredis.Redis.from_url(server.url) as client:
+                queue = Arque(client, queue=fleet.queue)
+                # 2 s: two renewals of the 3 s lease, well inside the time limit it sets.
+                await queue.enqueue_many([{"sleep": 2.0}] * 4, long_ids, task_timeout=fleet.lease)
+                await wait_until(lambda: _all_working(client, queue, long_ids), 20)
             with admin(server) as control:
                 control.config_set("maxmemory-policy", "noeviction")
                 # Below what is used: every write that needs memory is refused at once,
@@ -416,6 +426,7 @@ async def test_out_of_memory(server: RedisServer, queue_name: str, tmp_path: Pat
                 control.config_set("maxmemory", used // 2)
                 try:
                     await wait_until(lambda: "OOM" in fleet.producer_errors, 20)
+                    await wait_until(lambda: any("(OOM)" in fleet.log(i) for i in range(2)), 20)
                     await asyncio.sleep(EPISODE)
                 finally:
                     control.config_set("maxmemory", 0)
@@ -423,6 +434,10 @@ async def test_out_of_memory(server: RedisServer, queue_name: str, tmp_path: Pat
         await ride_out(fleet, episode)
         assert any("(OOM)" in fleet.log(i) for i in range(2))
     assert "OOM" in fleet.producer_errors  # the episode happened
+
+
+async def _all_working(client: aioredis.Redis, queue: Arque, task_ids: list[str]) -> bool:
+    return all(await asyncio.gather(*(client.hexists(queue.keys.leases, t) for t in task_ids)))
 
 
 @pytest.mark.slow
