@@ -94,9 +94,64 @@ async def test_life_scripts_survive_script_flush(redis: aioredis.Redis, queue_na
 def test_sched_keys_follow_the_roles_in_order() -> None:
     """includes/sched_keys.lua names the keys of what runs next in SCHED_ROLES order."""
     text = (resources.files("arque.scripts") / "includes" / "sched_keys.lua").read_text()
-    roles = re.search(r"local roles = \{(.*?)\}", text, flags=re.DOTALL)
-    assert roles is not None
-    assert tuple(re.findall(r"'(\w+)'", roles.group(1))) == SCHED_ROLES
+    table = re.search(r"return \{(.*?)\}", text, flags=re.DOTALL)
+    assert table is not None
+    pairs = re.findall(r"(\w+) = KEYS\[first(?: \+ (\d+))?\]", table.group(1))
+    assert [(role, int(offset or 0)) for role, offset in pairs] == [
+        (role, i) for i, role in enumerate(SCHED_ROLES)]
     for name, keys in KEYS.items():
         if "seq" in keys:  # the scripts that take the whole block
             assert keys[-len(SCHED_ROLES):] == SCHED_ROLES, name
+
+
+async def _snapshot(redis: aioredis.Redis, queue: Arque) -> dict[str, bytes | None]:
+    """Every key of the queue, dumped: equal snapshots mean nothing was written."""
+    names = queue.keys.names().values()
+    return {key: await redis.dump(key) for key in names}
+
+
+# The operation under test, after a set-up that leaves ready, working and
+# leased tasks behind (so the keys that usually exist do).
+_CALLS = {
+    "enqueue": lambda queue, held: queue.enqueue("new"),
+    "dequeue": lambda queue, held: queue.dequeue(),
+    "release": lambda queue, held: queue.release(held),
+}
+# Keys a script is given (the whole block of what runs next) but never writes.
+_UNWRITTEN = {
+    "enqueue": {"group_working", "starts", "group_starts", "group_windows"},
+    "release": {"starts", "group_starts", "group_windows"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CALLS))
+async def test_a_wrong_type_behind_existing_keys_writes_nothing(
+    redis: aioredis.Redis, queue_name: str, name: str
+) -> None:
+    """Each key the script may write is checked, whichever keys exist before it.
+
+    ensure_types asks TYPE only until it has found as many keys as EXISTS
+    counted: a key of the wrong type after keys that exist must still be found.
+    """
+    from arque.errors import WrongKeyType
+
+    queue = Arque(redis, queue=queue_name)
+    await queue.enqueue_many(["a", "b", "c"])
+    held, _ = await queue.dequeue()
+    names = queue.keys.names()
+    absent = [role for role in KEYS[name]
+              if role not in _UNWRITTEN.get(name, ()) and not await redis.exists(names[role])]
+    assert len(absent) >= 5, absent  # the keys of features not in use
+    for role in absent:
+        key = names[role]
+        if role in ("seq", "timer"):
+            await redis.rpush(key, "wrong")
+        else:
+            await redis.set(key, "wrong")
+        before = await _snapshot(redis, queue)
+        with pytest.raises(WrongKeyType) as caught:
+            await _CALLS[name](queue, held)
+        # Named by ensure_types, or Redis's own reply to a read made before any write.
+        assert key in str(caught.value) or str(caught.value).startswith("WRONGTYPE")
+        assert await _snapshot(redis, queue) == before, f"{name} wrote with {role} of the wrong type"
+        await redis.delete(key)

@@ -33,7 +33,7 @@
 --@include make_ready
 local pending, delayed, tasks, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local S = sched_keys(5)
-local err = ensure_types({pending, 'list', delayed, 'zset', tasks, 'hash', marker, 'zset',
+local err = ensure_types({pending, 'list', tasks, 'hash', marker, 'zset', delayed, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset', S.seq, 'string'})
 if err then return err end
 

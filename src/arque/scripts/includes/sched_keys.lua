@@ -1,9 +1,8 @@
 -- sched_keys: the keys of what runs next, by role. They come in KEYS[first],
 -- KEYS[first + 1], ... in this order, which is keys.SCHED_ROLES (a test checks it).
 local function sched_keys(first)
-  local roles = {'prioritized', 'grouped', 'groups', 'group_waits', 'group_working', 'seq',
-    'starts', 'group_starts', 'group_windows'}
-  local keys = {}
-  for i, role in ipairs(roles) do keys[role] = KEYS[first + i - 1] end
-  return keys
+  -- One table constructor: a loop over the role names costs a script call ~1 µs more.
+  return {prioritized = KEYS[first], grouped = KEYS[first + 1], groups = KEYS[first + 2],
+    group_waits = KEYS[first + 3], group_working = KEYS[first + 4], seq = KEYS[first + 5],
+    starts = KEYS[first + 6], group_starts = KEYS[first + 7], group_windows = KEYS[first + 8]}
 end
