@@ -116,12 +116,14 @@ _CALLS = {
     "enqueue": lambda queue, held: queue.enqueue("new"),
     "dequeue": lambda queue, held: queue.dequeue(),
     "release": lambda queue, held: queue.release(held),
+    "requeue": lambda queue, held: queue.requeue(held),
+    "fail": lambda queue, held: queue.fail(held, "no"),
+    "sweep": lambda queue, held: queue.sweep(),
 }
 # Keys a script is given (the whole block of what runs next) but never writes.
-_UNWRITTEN = {
-    "enqueue": {"group_working", "starts", "group_starts", "group_windows"},
-    "release": {"starts", "group_starts", "group_windows"},
-}
+_RATE_WINDOWS = {"starts", "group_starts", "group_windows"}  # written by dequeue alone
+_UNWRITTEN = {"enqueue": {"group_working", *_RATE_WINDOWS}, "release": _RATE_WINDOWS,
+              "requeue": _RATE_WINDOWS, "fail": _RATE_WINDOWS, "sweep": _RATE_WINDOWS}
 
 
 @pytest.mark.parametrize("name", sorted(_CALLS))

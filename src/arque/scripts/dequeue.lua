@@ -87,13 +87,14 @@
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[15]
 local S = sched_keys(19)
+-- The keys that usually exist first, dead letters and a task's life last (ensure_types).
 local err = ensure_types({pending, 'list', working, 'zset', leases, 'hash', tasks, 'hash',
-  marker, 'zset', delayed, 'zset', timer, 'string', failed, 'zset',
-  KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset',
-  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream',
+  marker, 'zset', delayed, 'zset', timer, 'string',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset',
   S.group_waits, 'zset', S.group_working, 'hash', S.seq, 'string', S.starts, 'zset',
-  S.group_starts, 'zset', S.group_windows, 'zset'})
+  S.group_starts, 'zset', S.group_windows, 'zset', failed, 'zset',
+  KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset',
+  KEYS[16], 'set', KEYS[17], 'hash', KEYS[18], 'stream'})
 if err then return err end
 local indexes = failed_indexes(8)
 local life = life_keys(16)

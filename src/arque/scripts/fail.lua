@@ -56,11 +56,12 @@
 local working, leases, tasks, failed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pending, marker = KEYS[12], KEYS[13]
 local S = sched_keys(17)
-local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', failed, 'zset',
-  KEYS[5], 'zset', KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset',
-  marker, 'zset', KEYS[14], 'set', KEYS[15], 'hash', KEYS[16], 'stream',
+-- The keys that usually exist first, dead letters and a task's life last (ensure_types).
+local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', marker, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
-  S.group_working, 'hash', S.seq, 'string'})
+  S.group_working, 'hash', S.seq, 'string', failed, 'zset',
+  KEYS[5], 'zset', KEYS[6], 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset',
+  KEYS[14], 'set', KEYS[15], 'hash', KEYS[16], 'stream'})
 if err then return err end
 local indexes = failed_indexes(5)
 local life = life_keys(14)
@@ -68,13 +69,14 @@ if not indexes[ARGV[3]] then return redis.error_reply('ARQUE_BADREASON ' .. ARGV
 
 local id, token = ARGV[1], ARGV[2]
 if not holds_lease(leases, id, token) then return 0 end
+-- Read before the first write: a config of the wrong type fails the call with nothing written.
+local max_failed = queue_config(KEYS[11], {'max_failed'}, {ARGV[5]})
 local now = now_ms()
 local meta_json, payload = split_record(redis.call('HGET', tasks, id))
 local meta = handed_out(cjson.decode(meta_json), redis.call('HGET', leases, id))
 redis.call('ZREM', working, id)
 redis.call('HDEL', leases, id)
 local came_back = free_group_slot(S, meta)
-local max_failed = queue_config(KEYS[11], {'max_failed'}, {ARGV[5]})
 local reason = ARGV[3]
 if redis.call('SISMEMBER', life.cancelling, id) == 1 then reason = 'cancelled' end
 dead_letter(failed, indexes, tasks, id, meta, payload, reason, ARGV[4], now, max_failed, life)

@@ -63,12 +63,13 @@ local working, leases, tasks = KEYS[1], KEYS[2], KEYS[3]
 local pending, marker, failed = KEYS[4], KEYS[5], KEYS[6]
 local results, results_due = KEYS[17], KEYS[18]
 local S = sched_keys(19)
-local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash',
-  marker, 'zset', failed, 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset',
-  KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[14], 'set', KEYS[15], 'hash',
-  KEYS[16], 'stream', results, 'hash', results_due, 'zset',
+-- The keys that usually exist first, dead letters and a task's life last (ensure_types).
+local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', marker, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
-  S.group_working, 'hash', S.seq, 'string'})
+  S.group_working, 'hash', S.seq, 'string', results, 'hash', results_due, 'zset',
+  failed, 'zset', KEYS[7], 'zset', KEYS[8], 'zset', KEYS[9], 'zset',
+  KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[14], 'set', KEYS[15], 'hash',
+  KEYS[16], 'stream'})
 if err then return err end
 local indexes = failed_indexes(7)
 local life = life_keys(14)

@@ -60,12 +60,13 @@
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, failed, marker = KEYS[5], KEYS[6], KEYS[7]
 local S = sched_keys(18)
-local err = ensure_types({pending, 'list', delayed, 'zset', working, 'zset', leases, 'hash',
-  tasks, 'hash', failed, 'zset', marker, 'zset',
-  KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset',
-  KEYS[15], 'set', KEYS[16], 'hash', KEYS[17], 'stream',
+-- The keys that usually exist first, dead letters and a task's life last (ensure_types).
+local err = ensure_types({pending, 'list', working, 'zset', leases, 'hash', tasks, 'hash',
+  marker, 'zset', delayed, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
-  S.group_working, 'hash', S.seq, 'string'})
+  S.group_working, 'hash', S.seq, 'string', failed, 'zset',
+  KEYS[8], 'zset', KEYS[9], 'zset', KEYS[10], 'zset', KEYS[11], 'zset', KEYS[12], 'zset', KEYS[13], 'zset',
+  KEYS[15], 'set', KEYS[16], 'hash', KEYS[17], 'stream'})
 if err then return err end
 local indexes = failed_indexes(8)
 local life = life_keys(15)
