@@ -142,6 +142,7 @@ TABLES = {
     "pickup": [
         ("p50_ms", "p50 ms", False, "{:.2f}"),
         ("p99_ms", "p99 ms", False, "{:.2f}"),
+        ("idle_cpu_pct", "idle worker CPU %", False, "{:.1f}"),
         ("received", "samples", None, "{:.0f}"),
     ],
     "delayed": [

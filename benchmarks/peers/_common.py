@@ -12,6 +12,8 @@ peer is measured by the same code:
                a batch API); plus Redis memory per queued task (no worker).
 * ``pickup``   a worker in a separate process sits idle; tasks are enqueued one
                at a time and the handler reports ``time.time() - payload['t']``.
+               Before the first sample, the idle worker's CPU use (% of a core,
+               from /proc) over one second.
 * ``delayed``  same worker set-up; tasks enqueued with a 0.2..1.0 s delay and the
                handler reports ``time.time() - payload['due']``.
 * ``footprint`` Redis memory per pending task: ``used_memory`` before and after
@@ -47,6 +49,7 @@ PRODUCERS = 50
 FOOTPRINT_PRODUCERS = 20
 PAD = "x" * 1024
 BATCH_SIZE = 500
+IDLE_WINDOW = 1.0  # seconds: the idle worker's CPU is measured over this
 
 Handler = Callable[[dict], Awaitable[None]]
 
@@ -417,6 +420,10 @@ async def _latency(cls: type[Adapter], a: argparse.Namespace, delayed: bool) -> 
             except asyncio.TimeoutError:
                 pass
         await asyncio.sleep(1.0)  # let it go idle (and drain extra warm-ups)
+        # What the idle worker costs: its process's CPU time over a second with no tasks.
+        cpu_before, idle_from = process_cpu(proc.pid), time.perf_counter()
+        await asyncio.sleep(IDLE_WINDOW)
+        idle_cpu = (process_cpu(proc.pid) - cpu_before) / (time.perf_counter() - idle_from) * 100
         spacing = a.spacing
         nxt = time.perf_counter()
         last_due = time.time()
@@ -453,6 +460,14 @@ async def _latency(cls: type[Adapter], a: argparse.Namespace, delayed: bool) -> 
     emit(scen, "p99_ms", pct(vals, 99))
     emit(scen, "mean_ms", statistics.fmean(vals))
     emit(scen, "received", len(vals), sent=want)
+    emit(scen, "idle_cpu_pct", idle_cpu)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def worker_role(cls: type[Adapter], a: argparse.Namespace) -> None:
