@@ -429,9 +429,11 @@ def report(a: argparse.Namespace, names: list[str], results: dict, errors: dict,
     L.append("Ratios are arque's figure divided by the peer's, from the same sitting: for throughput above 1 means "
              "arque is faster; for latency, memory and keys below 1 means arque is better.\n")
     L.append("See benchmarks/README.md for what each scenario measures.\n")
-    notes = HERE / "WHERE-THE-TIME-GOES.md"  # profiles: kept by hand, carried into each report
-    if notes.exists():
-        L.append(notes.read_text())
+    # Kept by hand, carried into each report: the profiles, and arque's figures measured
+    # by the scripts beside run.py (no peer has the features they measure).
+    for notes in (HERE / "WHERE-THE-TIME-GOES.md", HERE / "ARQUE-ALONE.md"):
+        if notes.exists():
+            L.append(notes.read_text())
     return "\n".join(L)
 
 
