@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from arque import Arque
+from arque.errors import WrongKeyType
 from arque.keys import SCHED_ROLES, QueueKeys
 from arque.scripts import KEYS, source
 
@@ -135,8 +136,6 @@ async def test_a_wrong_type_behind_existing_keys_writes_nothing(
     ensure_types asks TYPE only until it has found as many keys as EXISTS
     counted: a key of the wrong type after keys that exist must still be found.
     """
-    from arque.errors import WrongKeyType
-
     queue = Arque(redis, queue=queue_name)
     await queue.enqueue_many(["a", "b", "c"])
     held, _ = await queue.dequeue()
