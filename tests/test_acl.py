@@ -39,6 +39,9 @@ def server() -> Iterator[RedisServer]:
             # The same worker rules but BZPOPMIN: the one-rule-less case.
             rules = [r for r in acl_rules("worker", [QUEUE]) if r != "+bzpopmin"]
             admin.execute_command(*setuser_line("no-bzpopmin", rules).split(), f">{PASSWORD}")
+            # The producer's rules but ZADD, the last write of a lone enqueue.
+            rules = [r for r in acl_rules("producer", [QUEUE]) if r != "+zadd"]
+            admin.execute_command(*setuser_line("no-zadd", rules).split(), f">{PASSWORD}")
         yield server
 
 
@@ -48,9 +51,10 @@ def url(server: RedisServer, user: str) -> str:
 
 @pytest.fixture
 async def as_user(server: RedisServer) -> AsyncIterator[dict[str, Arque]]:
-    """A queue per user: producer, worker, operator, no-bzpopmin."""
+    """A queue per user: producer, worker, operator, no-bzpopmin, no-zadd."""
     clients = {u: aioredis.Redis.from_url(url(server, f"arque-{QUEUE}-{u}")) for u in ROLES}
-    clients["no-bzpopmin"] = aioredis.Redis.from_url(url(server, "no-bzpopmin"))
+    for user in ("no-bzpopmin", "no-zadd"):
+        clients[user] = aioredis.Redis.from_url(url(server, user))
     try:
         yield {user: Arque(client, queue=QUEUE) for user, client in clients.items()}
     finally:
@@ -123,6 +127,18 @@ async def test_one_rule_less_names_it(as_user: dict[str, Arque]) -> None:
     await as_user["worker"].dequeue_many(100, timeout=1)  # leave nothing ready
     with pytest.raises(PermissionDenied, match="'bzpopmin'"):
         await as_user["no-bzpopmin"].dequeue(timeout=1)
+
+
+async def test_a_refused_last_write_takes_back_the_others(
+    server: RedisServer, as_user: dict[str, Arque]
+) -> None:
+    # A lone enqueue writes the task's record and its id before ZADD is refused.
+    async with aioredis.Redis.from_url(server.url) as admin:
+        keys = list(as_user["no-zadd"].keys.names().values())
+        before = [await admin.dump(key) for key in keys]
+        with pytest.raises(PermissionDenied, match=r"lacks '\+zadd', which script enqueue"):
+            await as_user["no-zadd"].enqueue({"n": 1})
+        assert [await admin.dump(key) for key in keys] == before
 
 
 def test_the_cli_as_operator_and_as_a_user_without_rights(server: RedisServer) -> None:

@@ -260,7 +260,7 @@ async def test_bad_input_writes_nothing(redis: aioredis.Redis, queue_name: str) 
 async def test_wrong_key_type_raises_and_writes_nothing(redis: aioredis.Redis, queue: Arque) -> None:
     await redis.set(queue.keys.delayed, "not a zset")
     with pytest.raises(WrongKeyType) as caught:
-        await queue.enqueue("x")
+        await queue.enqueue("x", delay=60)  # a task that goes to delayed
     assert queue.keys.delayed in str(caught.value)
     assert await redis.exists(queue.keys.pending, queue.keys.tasks) == 0
     with pytest.raises(WrongKeyType):

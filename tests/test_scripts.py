@@ -114,7 +114,9 @@ async def _snapshot(redis: aioredis.Redis, queue: Arque) -> dict[str, bytes | No
 # The operation under test, after a set-up that leaves ready, working and
 # leased tasks behind (so the keys that usually exist do).
 _CALLS = {
-    "enqueue": lambda queue, held: queue.enqueue("new"),
+    # Two tasks: a lone plain task takes the path that writes three keys only
+    # (test_a_lone_enqueue_writes_nothing_when_a_key_it_writes_is_wrong).
+    "enqueue": lambda queue, held: queue.enqueue_many(["new", "newer"]),
     "dequeue": lambda queue, held: queue.dequeue(),
     "release": lambda queue, held: queue.release(held),
     "requeue": lambda queue, held: queue.requeue(held),
@@ -157,3 +159,25 @@ async def test_a_wrong_type_behind_existing_keys_writes_nothing(
         assert key in str(caught.value) or "WRONGTYPE" in str(caught.value)
         assert await _snapshot(redis, queue) == before, f"{name} wrote with {role} of the wrong type"
         await redis.delete(key)
+
+
+@pytest.mark.parametrize("others", ["absent", "present"])
+@pytest.mark.parametrize("role", ["tasks", "pending", "marker"])
+async def test_a_lone_enqueue_writes_nothing_when_a_key_it_writes_is_wrong(
+    redis: aioredis.Redis, queue_name: str, role: str, others: str
+) -> None:
+    """One plain task checks each key by writing it, and takes back the writes before a refusal."""
+    queue = Arque(redis, queue=queue_name)
+    if others == "present":
+        await queue.enqueue_many(["a", "b"])  # pending, tasks and marker exist
+    key = queue.keys.names()[role]
+    await redis.delete(key)
+    await redis.set(key, "wrong")
+    before = await _snapshot(redis, queue)
+    with pytest.raises(WrongKeyType, match=re.escape(key)):
+        await queue.enqueue("new")
+    assert await _snapshot(redis, queue) == before
+    await redis.delete(key)
+    assert await queue.enqueue("new", task_id="n") == "n"
+    kept = 2 if others == "present" and role != "pending" else 0  # the set-up's a and b
+    assert (await queue.get_stats())["pending"] == kept + 1

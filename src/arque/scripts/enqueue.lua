@@ -24,6 +24,68 @@
 -- returns a list with, per task, 1 if it was added, 0 if its id was live
 --@include now_ms
 --@include record
+local pending, delayed, tasks, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+
+local count, mode = tonumber(ARGV[1]), tonumber(ARGV[2])
+local shared, traced = mode == 1 or mode == 3, mode >= 2
+local stride, first = 7, 3
+if shared then stride, first = 2, 8 end
+if traced then stride = stride + 1 end
+-- task(i): the id, payload, timing, priority, group and trace context of task i (from 0).
+local function task(i)
+  local base = first + i * stride
+  local at = shared and 3 or base + 2
+  local trace = traced and ARGV[base + stride - 1] or ''
+  return ARGV[base], ARGV[base + 1], tonumber(ARGV[at]), tonumber(ARGV[at + 1]),
+    tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), ARGV[at + 4], trace
+end
+-- The metadata JSON of a task without priority or group, written by hand: cheaper than
+-- cjson on the hot path. The counters (a, r, q) are left out while 0: readers take a
+-- missing one as 0.
+local function plain_meta(timeout, now, due, trace)
+  local tail = '}'
+  if trace ~= '' then tail = ',"tc":"' .. trace .. '"}' end
+  if due > now then return string.format('{"t":%d,"e":%d,"dp":1,"dt":%d', timeout, now, due) .. tail end
+  return string.format('{"t":%d,"e":%d', timeout, now) .. tail
+end
+local function due_at(now, delay, at)
+  if at >= 0 then return at elseif delay > 0 then return now + delay end
+  return -1
+end
+
+local now = now_ms()
+
+-- One task, ready now, without priority or group: a lone producer's call. It writes
+-- three keys, and each write checks its own key: Redis refuses a write to a key of
+-- another type before changing anything, and the writes made before a refusal are
+-- taken back, so nothing is written then either. (Put before the includes the other
+-- path needs: every function a script defines is made again at each call.)
+if count == 1 then
+  local id, payload, timeout, delay, at, priority, group, trace = task(0)
+  if priority == 0 and group == '' and due_at(now, delay, at) <= now then
+    local record = join_record(plain_meta(timeout, now, -1, trace), payload)
+    local reply = redis.pcall('HSETNX', tasks, id, record)
+    if reply == 0 then return {0} end
+    local key, expected, command = tasks, 'hash', 'hsetnx'
+    if type(reply) ~= 'table' then
+      key, expected, command = pending, 'list', 'lpush'
+      reply = redis.pcall('LPUSH', pending, id)
+      if type(reply) ~= 'table' then
+        key, expected, command = marker, 'zset', 'zadd'
+        reply = redis.pcall('ZADD', marker, 0, 'ready')
+        if type(reply) ~= 'table' then return {1} end
+        redis.call('LPOP', pending)
+      end
+      redis.call('HDEL', tasks, id)
+    end
+    -- Any other refusal (an ACL rule, OOM) as Redis gave it, the command named.
+    if not string.find(reply['err'], 'WRONGTYPE', 1, true) then
+      return redis.error_reply(reply['err'] .. ' (' .. command .. ')')
+    end
+    return redis.error_reply('ARQUE_WRONGTYPE ' .. key .. ' ' .. redis.call('TYPE', key)['ok'] .. ' ' .. expected)
+  end
+end
+
 --@include ensure_types
 --@include wake
 --@include sched_keys
@@ -31,13 +93,11 @@
 --@include add_turn
 --@include group_member
 --@include make_ready
-local pending, delayed, tasks, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local S = sched_keys(5)
 local err = ensure_types({pending, 'list', tasks, 'hash', marker, 'zset', delayed, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset', S.seq, 'string'})
 if err then return err end
 
-local now = now_ms()
 local added = {}
 local ready, head_moved = false, false
 -- Writes go out in chunks, one LPUSH and one HSET per key for many tasks.
@@ -48,42 +108,20 @@ local function flush()
   ready_ids, records = {}, {}
 end
 
-local mode = tonumber(ARGV[2])
-local shared, traced = mode == 1 or mode == 3, mode >= 2
-local stride, first = 7, 3
-local timeout, delay, at, priority, group
-if shared then
-  stride, first = 2, 8
-  timeout, delay, at = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-  priority, group = tonumber(ARGV[6]), ARGV[7]
-end
-if traced then stride = stride + 1 end
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local base = first + i * stride
-  local id, payload = ARGV[base], ARGV[base + 1]
-  if not shared then
-    timeout, delay, at = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
-    priority, group = tonumber(ARGV[base + 5]), ARGV[base + 6]
-  end
+for i = 0, count - 1 do
+  local id, payload, timeout, delay, at, priority, group, trace = task(i)
   if seen[id] or redis.call('HEXISTS', tasks, id) == 1 then
     added[#added + 1] = 0
   else
     seen[id] = true
-    local due = -1
-    if at >= 0 then due = at elseif delay > 0 then due = now + delay end
-    -- The metadata JSON is written by hand here: cheaper than cjson on the hot path.
-    -- The counters (a, r, q) are left out while 0: readers take a missing one as 0.
+    local due = due_at(now, delay, at)
     local meta
-    local tail = '}'
-    if traced and ARGV[base + stride - 1] ~= '' then
-      tail = ',"tc":"' .. ARGV[base + stride - 1] .. '"}'
-    end
     if priority ~= 0 or group ~= '' then
       -- Kept in the metadata: a delayed, requeued, recovered or replayed task keeps them.
       local fields = {t = timeout, e = now}
       if priority ~= 0 then fields['p'] = priority end
       if group ~= '' then fields['g'] = group end
-      if tail ~= '}' then fields['tc'] = ARGV[base + stride - 1] end
+      if trace ~= '' then fields['tc'] = trace end
       if due > now then
         fields['dp'], fields['dt'] = 1, due
         redis.call('ZADD', delayed, due, id)
@@ -93,14 +131,15 @@ for i = 0, tonumber(ARGV[1]) - 1 do
         ready = true
       end
       meta = cjson.encode(fields)
-    elseif due > now then
-      meta = string.format('{"t":%d,"e":%d,"dp":1,"dt":%d', timeout, now, due) .. tail
-      redis.call('ZADD', delayed, due, id)
-      if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
     else
-      meta = string.format('{"t":%d,"e":%d', timeout, now) .. tail
-      ready_ids[#ready_ids + 1] = id
-      ready = true
+      meta = plain_meta(timeout, now, due, trace)
+      if due > now then
+        redis.call('ZADD', delayed, due, id)
+        if redis.call('ZRANGE', delayed, 0, 0)[1] == id then head_moved = true end
+      else
+        ready_ids[#ready_ids + 1] = id
+        ready = true
+      end
     end
     records[#records + 1] = id
     records[#records + 1] = join_record(meta, payload)

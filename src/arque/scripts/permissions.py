@@ -18,6 +18,8 @@ _SCRIPT_NOPERM = "can't run this command"
 _SCRIPT_LINE = re.compile(r"@user_script:\s*(\d+)")
 _KEY_NOPERM = "no permissions to access one of the keys"
 _CALL = re.compile(r"redis\.p?call\(\s*'([A-Za-z]+)'")
+# A refusal a script caught (redis.pcall) and passed on with the command named.
+_NAMED = re.compile(r"can't run this command[^(]*\(([a-z|]+)\)")
 
 
 def explain_permission(name: str, pattern: str, exc: Any) -> Any:
@@ -25,17 +27,28 @@ def explain_permission(name: str, pattern: str, exc: Any) -> Any:
 
     ``name`` is the script that ran, ``pattern`` the queue's key pattern.
     """
-    from . import source  # the package imports this module first
-
     message = str(exc)
     if _SCRIPT_NOPERM in message:
-        line = _SCRIPT_LINE.search(message)
-        lines = source(name).splitlines()
-        if line and 0 < int(line.group(1)) <= len(lines):
-            called = _CALL.search(lines[int(line.group(1)) - 1])
-            if called:
-                what = f"'+{called.group(1).lower()}', which script {name} calls"
-                return type(exc)(f"the ACL user lacks {what}: {message}")
+        command = _called_at(name, message)
+        if command:
+            what = f"'+{command}', which script {name} calls"
+            return type(exc)(f"the ACL user lacks {what}: {message}")
     elif _KEY_NOPERM in message:
         return type(exc)(f"the ACL user lacks the keys of this queue, '~{pattern}': {message}")
     return exc
+
+
+def _called_at(name: str, message: str) -> str | None:
+    """The command a script's permission error is about: named in it, or at the line it gives."""
+    from . import source  # the package imports this module first
+
+    named = _NAMED.search(message)
+    if named:
+        return named.group(1)
+    line = _SCRIPT_LINE.search(message)
+    lines = source(name).splitlines()
+    if line and 0 < int(line.group(1)) <= len(lines):
+        called = _CALL.search(lines[int(line.group(1)) - 1])
+        if called:
+            return called.group(1).lower()
+    return None
