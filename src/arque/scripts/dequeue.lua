@@ -275,23 +275,23 @@ if held then held_until = tonumber(redis.call('ZRANGE', S.group_waits, 0, 0, 'WI
 -- The next due time goes with every reply: a consumer that took a task can
 -- keep the time as well as an idle one (the timer is its process's, not its own).
 out[2], out[3] = grant_timer(delayed, timer, time, held_until)
+-- What is left ready (the reply's 'ready'), counted once for what follows.
+local queued, prioritized, grouped =
+  redis.call('LLEN', pending), redis.call('ZCARD', S.prioritized), redis.call('ZCARD', S.grouped)
+out[4] = queued + prioritized + grouped
 if #out == 4 then
   -- Nothing is ready: no consumer needs waking, and a drained queue keeps no key.
   redis.call('DEL', marker)
-  if not held and redis.call('EXISTS', S.prioritized) == 0 then redis.call('DEL', S.seq) end
+  if not held and prioritized == 0 then redis.call('DEL', S.seq) end
   out[1] = held and 2 or 0
-  out[4] = ready_count()
   return out
 end
--- Others are still ready: pass the wake-up on to the next idle consumer.
-out[4] = ready_count()
-if any_ready(pending, S) then
+-- Others are still ready (any_ready): pass the wake-up on to the next idle consumer.
+if queued > 0 or prioritized > 0 or redis.call('EXISTS', S.groups) == 1 then
   if working_limit == 0 or redis.call('ZCARD', working) < working_limit then wake(marker) end
 else
   redis.call('DEL', marker)
   -- Nothing ordered is left: the sequence starts again (a drained queue keeps no key).
-  if redis.call('EXISTS', S.grouped) == 0 and redis.call('EXISTS', S.prioritized) == 0 then
-    redis.call('DEL', S.seq)
-  end
+  if grouped == 0 and prioritized == 0 then redis.call('DEL', S.seq) end
 end
 return out
