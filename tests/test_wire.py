@@ -120,3 +120,70 @@ async def test_a_cancelled_call_leaves_no_reply_behind(redis_url: str) -> None:
             assert stats.pending >= 1 and stats.delayed == 0
     finally:
         await client.aclose()
+
+
+def _no_pipelines(client: aioredis.Redis) -> None:
+    """Make redis-py's pipelines fail on ``client``: what still works went the fast path."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pipeline was used")
+
+    client.pipeline = refuse  # type: ignore[method-assign]
+
+
+async def test_a_blocking_command_and_its_script_go_in_one_write(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, max_connections=1)
+    try:
+        queue = Arque(client, queue="wire-after")
+        marker = queue.keys.marker
+        _no_pipelines(client)
+        scripts = Scripts(client, queue.keys)
+        blocked = asyncio.ensure_future(scripts.call_after(("BZPOPMIN", marker, 5), "stats", []))
+        await asyncio.sleep(0.1)
+        assert not blocked.done()  # waits for the marker
+        async with aioredis.Redis.from_url(redis_url) as other:
+            await Arque(other, queue="wire-after").enqueue("a")
+        stats = await asyncio.wait_for(blocked, 5)
+        assert int(stats[0]) == 1  # the script ran after the enqueue: one pending
+        # An error reply to the first command is read whole: the connection stays in step.
+        await client.set(marker, "not a zset")
+        with pytest.raises(ArqueError, match="WRONGTYPE"):
+            await scripts.call_after(("BZPOPMIN", marker, 1), "stats", [])
+        await client.delete(marker)
+        assert int((await scripts.call("stats", []))[0]) == 1
+    finally:
+        await client.aclose()
+
+
+async def test_a_payload_larger_than_the_socket_takes_at_once(redis_url: str) -> None:
+    # The write leaves bytes in the transport's buffer: they are drained before the reply is read.
+    client = aioredis.Redis.from_url(redis_url, max_connections=1)
+    try:
+        queue = Arque(client, queue="wire-large", max_payload_size=64 * 2**20)
+        _no_pipelines(client)
+        payload = "x" * (32 * 2**20)
+        for n in range(3):
+            await queue.enqueue(payload, task_id=f"large-{n}")
+        assert (await queue.stats()).pending == 3
+        assert (await queue.dequeue())[1] == payload
+    finally:
+        await client.aclose()
+
+
+async def test_a_health_checked_connection_is_checked(own_redis_server: RedisServer) -> None:
+    # health_check_interval: the write goes through redis-py, which PINGs an idle connection first.
+    redis_url = own_redis_server.url  # a server of its own: no other client's PING is counted
+    client = aioredis.Redis.from_url(redis_url, health_check_interval=1, max_connections=1)
+    try:
+        queue = Arque(client, queue="wire-health")
+        await queue.enqueue("a")
+        async with aioredis.Redis.from_url(redis_url) as other:
+            async def pings() -> int:
+                return int((await other.info("commandstats")).get("cmdstat_ping", {}).get("calls", 0))
+
+            before = await pings()
+            await asyncio.sleep(1.2)
+            await queue.enqueue("b")
+            assert await pings() == before + 1
+        assert (await queue.stats()).pending == 2
+    finally:
+        await client.aclose()

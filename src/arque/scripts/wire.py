@@ -7,7 +7,8 @@ largest single cost of a one-task ``enqueue`` on the client. ``Packed`` keeps
 ``EVALSHA sha numkeys key...`` in the RESP wire format per script, packs only
 the variable arguments, and sends the whole on a connection of the client's
 own pool, then reads the reply undecoded, as ``execute_command(...,
-NEVER_DECODE=True)`` does.
+NEVER_DECODE=True)`` does. A blocking command and the script that follows it
+(``Scripts.call_after``) go the same way, in one write.
 
 It is used only where it changes nothing else: a plain ``redis.asyncio.Redis``
 on a connection pool (no cluster client, no single-connection client, no
@@ -81,6 +82,14 @@ class Packed:
             return None
         return [b"*%d\r\n" % (count + len(args)), head, *tail]
 
+    def pack_command(self, args: Sequence[Any]) -> list[bytes] | None:
+        """The wire form of a whole command; None when the fast path cannot."""
+        try:
+            parts = [_bulk(data) for data in map(self._encode, args)]
+        except (TypeError, UnicodeError):
+            return None
+        return [b"*%d\r\n" % len(args), *parts]
+
     async def send(self, packed: list[bytes]) -> Any:
         """Send one packed call on a pooled connection; its reply, undecoded.
 
@@ -88,17 +97,59 @@ class Packed:
         them), and its ``ConnectionError``/``TimeoutError`` for the caller to
         send again through ``execute_command``.
         """
+        (reply,) = await self.exchange(packed, 1)
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+        return reply
+
+    async def exchange(self, packed: list[bytes], count: int) -> list[Any]:
+        """Send ``count`` packed commands in one write; their replies, undecoded.
+
+        An error reply comes back as redis-py's exception in its place; a lost
+        connection or a time-out raises its ``ConnectionError``/``TimeoutError``.
+        """
         pool = self._pool
         if _NAMES_ITS_COMMAND:
             connection = await pool.get_connection("EVALSHA")
         else:
             connection = await pool.get_connection()
         try:
-            await connection.send_packed_command(packed)
-            # On an error while reading, redis-py disconnects: no half-read reply stays behind.
-            return await connection.read_response(disable_decoding=True)
+            await _write(connection, packed)
+            replies = []
+            for _ in range(count):
+                # On an error while reading, redis-py disconnects: no half-read reply stays behind.
+                try:
+                    replies.append(await connection.read_response(disable_decoding=True))
+                except redis.exceptions.ResponseError as exc:  # read whole: the next reply follows
+                    replies.append(exc)
+            return replies
         finally:
             await pool.release(connection)
+
+
+async def _write(connection: Any, packed: list[bytes]) -> None:
+    """``connection.send_packed_command(packed)``, without a task per call when it can.
+
+    redis-py puts each write under ``asyncio.wait_for`` when the connection has
+    a socket timeout (redis-py 8 gives every connection one), and on Python
+    3.11 and older ``wait_for`` runs the write in a task of its own: two more
+    turns of the event loop, a large part of a call's client time after an
+    idle spell. A write the socket takes at once cannot time out; only one that
+    leaves bytes in the transport's buffer waits for them to drain, under
+    redis-py's time-out. A connection to open or to health-check goes through
+    redis-py.
+    """
+    writer = getattr(connection, "_writer", None)
+    if writer is None or not connection.is_connected or connection.health_check_interval:
+        await connection.send_packed_command(packed)
+        return
+    try:
+        writer.writelines(packed)
+    except OSError as exc:
+        await connection.disconnect(nowait=True)
+        raise redis.exceptions.ConnectionError(f"Error while writing to socket: {exc!r}") from exc
+    if writer.transport.get_write_buffer_size():
+        await connection.send_packed_command([])  # drain, under the socket time-out
 
 
 def _names_its_command() -> bool:
