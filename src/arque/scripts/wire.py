@@ -75,20 +75,25 @@ class Packed:
     def pack(self, name: str, args: Sequence[Any]) -> list[bytes] | None:
         """The wire form of a call of ``name`` with ``args``; None when the fast path cannot."""
         count, head = self._heads[name]
-        encode = self._encode
-        try:
-            tail = [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
-        except (TypeError, UnicodeError):
+        tail = self._bulks(args)
+        if tail is None:
             return None
         return [b"*%d\r\n" % (count + len(args)), head, *tail]
 
     def pack_command(self, args: Sequence[Any]) -> list[bytes] | None:
         """The wire form of a whole command; None when the fast path cannot."""
-        try:
-            parts = [_bulk(data) for data in map(self._encode, args)]
-        except (TypeError, UnicodeError):
+        parts = self._bulks(args)
+        if parts is None:
             return None
         return [b"*%d\r\n" % len(args), *parts]
+
+    def _bulks(self, args: Sequence[Any]) -> list[bytes] | None:
+        """Each of ``args`` as a RESP bulk string; None if one is what redis-py would refuse."""
+        encode = self._encode
+        try:
+            return [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
+        except (TypeError, UnicodeError):
+            return None
 
     async def send(self, packed: list[bytes]) -> Any:
         """Send one packed call on a pooled connection; its reply, undecoded.
