@@ -130,12 +130,11 @@ def _no_pipelines(client: aioredis.Redis) -> None:
     client.pipeline = refuse  # type: ignore[method-assign]
 
 
-async def test_a_blocking_command_and_its_script_go_in_one_write(redis_url: str) -> None:
+async def test_a_blocking_command_and_its_script_go_together(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url, max_connections=1)
     try:
         queue = Arque(client, queue="wire-after")
         marker = queue.keys.marker
-        _no_pipelines(client)
         scripts = Scripts(client, queue.keys)
         blocked = asyncio.ensure_future(scripts.call_after(("BZPOPMIN", marker, 5), "stats", []))
         await asyncio.sleep(0.1)

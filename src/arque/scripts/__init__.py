@@ -237,17 +237,14 @@ class Scripts:
         """
         if self._due is not None:
             await self._run_first()
-        replies = await self._send_after(first, name, args)
-        if replies is None:
-            command = self._command(name, args)
-            try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    pipe.execute_command(*first)
-                    pipe.execute_command(*command, NEVER_DECODE=True)
-                    replies = await pipe.execute(raise_on_error=False)
-            except REDIS_ERRORS as exc:
-                raise translate(exc) from exc
-        blocked, reply = replies
+        command = self._command(name, args)
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.execute_command(*first)
+                pipe.execute_command(*command, NEVER_DECODE=True)
+                blocked, reply = await pipe.execute(raise_on_error=False)
+        except REDIS_ERRORS as exc:
+            raise translate(exc) from exc
         if isinstance(blocked, REDIS_ERRORS):  # e.g. NOPERM: ignored, the caller would spin
             raise translate(blocked) from blocked
         if isinstance(reply, redis.exceptions.NoScriptError):
@@ -257,20 +254,6 @@ class Scripts:
         if isinstance(reply, Exception):
             raise reply
         return reply
-
-    async def _send_after(
-        self, first: Sequence[Arg], name: str, args: Sequence[Arg]
-    ) -> list[Any] | None:
-        """``call_after``'s two replies through the fast path; None where it cannot serve."""
-        if self._packed is None:
-            return None
-        head, script = self._packed.pack_command(first), self._packed.pack(name, args)
-        if head is None or script is None:
-            return None
-        try:
-            return await self._packed.exchange([*head, *script], 2)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            return None  # sent again through redis-py, under its retry policy
 
     def call_sync(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name`` on a synchronous client."""

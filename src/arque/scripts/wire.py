@@ -7,8 +7,7 @@ largest single cost of a one-task ``enqueue`` on the client. ``Packed`` keeps
 ``EVALSHA sha numkeys key...`` in the RESP wire format per script, packs only
 the variable arguments, and sends the whole on a connection of the client's
 own pool, then reads the reply undecoded, as ``execute_command(...,
-NEVER_DECODE=True)`` does. A blocking command and the script that follows it
-(``Scripts.call_after``) go the same way, in one write.
+NEVER_DECODE=True)`` does.
 
 It is used only where it changes nothing else: a plain ``redis.asyncio.Redis``
 on a connection pool (no cluster client, no single-connection client, no
@@ -75,25 +74,12 @@ class Packed:
     def pack(self, name: str, args: Sequence[Any]) -> list[bytes] | None:
         """The wire form of a call of ``name`` with ``args``; None when the fast path cannot."""
         count, head = self._heads[name]
-        tail = self._bulks(args)
-        if tail is None:
-            return None
-        return [b"*%d\r\n" % (count + len(args)), head, *tail]
-
-    def pack_command(self, args: Sequence[Any]) -> list[bytes] | None:
-        """The wire form of a whole command; None when the fast path cannot."""
-        parts = self._bulks(args)
-        if parts is None:
-            return None
-        return [b"*%d\r\n" % len(args), *parts]
-
-    def _bulks(self, args: Sequence[Any]) -> list[bytes] | None:
-        """Each of ``args`` as a RESP bulk string; None if one is what redis-py would refuse."""
         encode = self._encode
         try:
-            return [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
+            tail = [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
         except (TypeError, UnicodeError):
             return None
+        return [b"*%d\r\n" % (count + len(args)), head, *tail]
 
     async def send(self, packed: list[bytes]) -> Any:
         """Send one packed call on a pooled connection; its reply, undecoded.
@@ -102,17 +88,6 @@ class Packed:
         them), and its ``ConnectionError``/``TimeoutError`` for the caller to
         send again through ``execute_command``.
         """
-        (reply,) = await self.exchange(packed, 1)
-        if isinstance(reply, redis.exceptions.ResponseError):
-            raise reply
-        return reply
-
-    async def exchange(self, packed: list[bytes], count: int) -> list[Any]:
-        """Send ``count`` packed commands in one write; their replies, undecoded.
-
-        An error reply comes back as redis-py's exception in its place; a lost
-        connection or a time-out raises its ``ConnectionError``/``TimeoutError``.
-        """
         pool = self._pool
         if _NAMES_ITS_COMMAND:
             connection = await pool.get_connection("EVALSHA")
@@ -120,14 +95,8 @@ class Packed:
             connection = await pool.get_connection()
         try:
             await _write(connection, packed)
-            replies = []
-            for _ in range(count):
-                # On an error while reading, redis-py disconnects: no half-read reply stays behind.
-                try:
-                    replies.append(await connection.read_response(disable_decoding=True))
-                except redis.exceptions.ResponseError as exc:  # read whole: the next reply follows
-                    replies.append(exc)
-            return replies
+            # On an error while reading, redis-py disconnects: no half-read reply stays behind.
+            return await connection.read_response(disable_decoding=True)
         finally:
             await pool.release(connection)
 
