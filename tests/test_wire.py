@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from arque import Arque
-from arque.errors import ArqueError
+from arque.errors import ArqueError, RedisUnavailable
 from arque.keys import QueueKeys
 from arque.queue import TaskId
 from arque.scripts import Scripts
@@ -130,11 +132,12 @@ def _no_pipelines(client: aioredis.Redis) -> None:
     client.pipeline = refuse  # type: ignore[method-assign]
 
 
-async def test_a_blocking_command_and_its_script_go_together(redis_url: str) -> None:
+async def test_a_blocking_command_and_its_script_go_in_one_write(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url, max_connections=1)
     try:
         queue = Arque(client, queue="wire-after")
         marker = queue.keys.marker
+        _no_pipelines(client)
         scripts = Scripts(client, queue.keys)
         blocked = asyncio.ensure_future(scripts.call_after(("BZPOPMIN", marker, 5), "stats", []))
         await asyncio.sleep(0.1)
@@ -149,6 +152,57 @@ async def test_a_blocking_command_and_its_script_go_together(redis_url: str) -> 
             await scripts.call_after(("BZPOPMIN", marker, 1), "stats", [])
         await client.delete(marker)
         assert int((await scripts.call("stats", []))[0]) == 1
+    finally:
+        await client.aclose()
+
+
+async def _connections_named(redis_url: str, name: str) -> int:
+    async with aioredis.Redis.from_url(redis_url) as other:
+        return sum(1 for entry in await other.client_list() if entry.get("name") == name)
+
+
+@pytest.mark.parametrize("cancelled", [True, False], ids=["cancelled-first", "not-cancelled"])
+async def test_a_client_closed_under_a_blocked_dequeue_keeps_no_connection(
+    redis_url: str, cancelled: bool
+) -> None:
+    # A blocked dequeue whose client is closed is not sent again on a new connection:
+    # the closed pool would keep it open, unclosed, and blocked in BZPOPMIN.
+    name = f"wire-closed-{cancelled}"
+    client = aioredis.Redis.from_url(redis_url, client_name=name)
+    queue = Arque(client, queue=name)
+    taking = asyncio.ensure_future(queue.dequeue())
+    await asyncio.sleep(0.2)
+    assert await _connections_named(redis_url, name) == 1  # blocked in Redis
+    if cancelled:  # the shielded call goes on, to hand its reply back
+        taking.cancel()
+    await client.aclose()
+    if cancelled:
+        with pytest.raises(asyncio.CancelledError):
+            await taking
+    else:
+        with pytest.raises(RedisUnavailable):
+            await asyncio.wait_for(taking, 5)
+    await asyncio.sleep(0.3)
+    assert await _connections_named(redis_url, name) == 0
+
+
+async def test_a_blocked_dequeue_is_sent_again_as_the_clients_retry_policy_says(
+    redis_url: str,
+) -> None:
+    name = "wire-retried"
+    client = aioredis.Redis.from_url(redis_url, client_name=name, retry=Retry(NoBackoff(), 2))
+    try:
+        queue = Arque(client, queue=name)
+        taking = asyncio.ensure_future(queue.dequeue())
+        await asyncio.sleep(0.2)
+        async with aioredis.Redis.from_url(redis_url) as other:
+            (blocked,) = [c for c in await other.client_list() if c.get("name") == name]
+            await other.client_kill_filter(_id=blocked["id"])
+            await asyncio.sleep(0.2)
+            assert not taking.done()  # blocked again, on a new connection
+            await Arque(other, queue=name).enqueue("after", task_id="after")
+        task_id, data = await asyncio.wait_for(taking, 5)
+        assert (task_id, data) == ("after", "after")
     finally:
         await client.aclose()
 

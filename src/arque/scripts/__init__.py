@@ -230,19 +230,15 @@ class Scripts:
         raise AssertionError("unreachable")
 
     async def call_after(self, first: Sequence[Arg], name: str, args: Sequence[Arg]) -> Any:
-        """Send ``first`` (a blocking command) and script ``name`` in one pipeline.
+        """Send ``first`` (a blocking command) and script ``name`` in one write.
 
         Redis runs the script as soon as ``first`` returns, one round trip for
         both; returns the script's reply.
         """
         if self._due is not None:
             await self._run_first()
-        command = self._command(name, args)
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.execute_command(*first)
-                pipe.execute_command(*command, NEVER_DECODE=True)
-                blocked, reply = await pipe.execute(raise_on_error=False)
+            blocked, reply = await self._send_after(first, name, args)
         except REDIS_ERRORS as exc:
             raise translate(exc) from exc
         if isinstance(blocked, REDIS_ERRORS):  # e.g. NOPERM: ignored, the caller would spin
@@ -254,6 +250,17 @@ class Scripts:
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    async def _send_after(self, first: Sequence[Arg], name: str, args: Sequence[Arg]) -> list[Any]:
+        """``call_after``'s two replies, each an error reply in its place."""
+        if self._packed is not None:
+            head, script = self._packed.pack_command(first), self._packed.pack(name, args)
+            if head is not None and script is not None:
+                return await self._packed.exchange([*head, *script], 2)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.execute_command(*first)
+            pipe.execute_command(*self._command(name, args), NEVER_DECODE=True)
+            return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
     def call_sync(self, name: str, args: Sequence[Arg]) -> Any:
         """Run script ``name`` on a synchronous client."""

@@ -7,16 +7,19 @@ largest single cost of a one-task ``enqueue`` on the client. ``Packed`` keeps
 ``EVALSHA sha numkeys key...`` in the RESP wire format per script, packs only
 the variable arguments, and sends the whole on a connection of the client's
 own pool, then reads the reply undecoded, as ``execute_command(...,
-NEVER_DECODE=True)`` does.
+NEVER_DECODE=True)`` does. A blocking command and the script that follows it
+(``Scripts.call_after``) go the same way, in one write, under the
+connection's retry policy as redis-py's pipeline would send them.
 
 It is used only where it changes nothing else: a plain ``redis.asyncio.Redis``
 on a connection pool (no cluster client, no single-connection client, no
 ``decode``-time encoding other than the pool's), and arguments that are
-``str``, ``bytes``, ``int`` or ``float``. Anything else, and every
-connection error or time-out, goes through ``execute_command``, so redis-py's
-retry policy still applies: the call is sent again, as redis-py would after
-a lost connection. (redis-py's own per-command observability hooks do not see
-the fast path's calls.)
+``str``, ``bytes``, ``int`` or ``float``. Anything else goes through
+redis-py. A one-call script whose connection was lost or timed out is sent
+again through ``execute_command``, under redis-py's retry policy; a blocking
+command and its script are retried on their connection as that policy says,
+as redis-py's pipeline does, and never on another connection. (redis-py's
+own per-command observability hooks do not see the fast path's calls.)
 """
 
 from __future__ import annotations
@@ -74,12 +77,25 @@ class Packed:
     def pack(self, name: str, args: Sequence[Any]) -> list[bytes] | None:
         """The wire form of a call of ``name`` with ``args``; None when the fast path cannot."""
         count, head = self._heads[name]
-        encode = self._encode
-        try:
-            tail = [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
-        except (TypeError, UnicodeError):
+        tail = self._bulks(args)
+        if tail is None:
             return None
         return [b"*%d\r\n" % (count + len(args)), head, *tail]
+
+    def pack_command(self, args: Sequence[Any]) -> list[bytes] | None:
+        """The wire form of a whole command; None when the fast path cannot."""
+        parts = self._bulks(args)
+        if parts is None:
+            return None
+        return [b"*%d\r\n" % len(args), *parts]
+
+    def _bulks(self, args: Sequence[Any]) -> list[bytes] | None:
+        """Each of ``args`` as a RESP bulk string; None if one is what redis-py would refuse."""
+        encode = self._encode
+        try:
+            return [b"$%d\r\n%b\r\n" % (len(data), data) for data in map(encode, args)]
+        except (TypeError, UnicodeError):
+            return None
 
     async def send(self, packed: list[bytes]) -> Any:
         """Send one packed call on a pooled connection; its reply, undecoded.
@@ -88,17 +104,46 @@ class Packed:
         them), and its ``ConnectionError``/``TimeoutError`` for the caller to
         send again through ``execute_command``.
         """
-        pool = self._pool
-        if _NAMES_ITS_COMMAND:
-            connection = await pool.get_connection("EVALSHA")
-        else:
-            connection = await pool.get_connection()
+        connection = await self._connection()
         try:
             await _write(connection, packed)
             # On an error while reading, redis-py disconnects: no half-read reply stays behind.
             return await connection.read_response(disable_decoding=True)
         finally:
-            await pool.release(connection)
+            await self._pool.release(connection)
+
+    async def exchange(self, packed: list[bytes], count: int) -> list[Any]:
+        """Send ``count`` packed commands in one write; their replies, undecoded.
+
+        An error reply comes back as redis-py's exception in its place. A lost
+        connection or a time-out is retried as the connection's retry policy
+        says (as redis-py's pipeline is), then raises its
+        ``ConnectionError``/``TimeoutError``: never sent again on another
+        connection, which a client closed meanwhile would leave open.
+        """
+        connection = await self._connection()
+
+        async def attempt() -> list[Any]:
+            await _write(connection, packed)
+            replies = []
+            for _ in range(count):
+                # On an error while reading, redis-py disconnects: no half-read reply stays behind.
+                try:
+                    replies.append(await connection.read_response(disable_decoding=True))
+                except redis.exceptions.ResponseError as exc:  # read whole: the next reply follows
+                    replies.append(exc)
+            return replies
+
+        try:
+            return await connection.retry.call_with_retry(  # type: ignore[no-any-return]
+                attempt, lambda error: connection.disconnect())
+        finally:
+            await self._pool.release(connection)
+
+    async def _connection(self) -> Any:
+        if _NAMES_ITS_COMMAND:
+            return await self._pool.get_connection("EVALSHA")
+        return await self._pool.get_connection()
 
 
 async def _write(connection: Any, packed: list[bytes]) -> None:
