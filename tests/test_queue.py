@@ -451,6 +451,31 @@ async def test_schedule_sweep_recovers(redis: aioredis.Redis, queue_name: str) -
 
 # -- the layout of a pending task -----------------------------------------------
 
+async def test_only_a_plain_ready_task_keeps_the_compact_metadata(
+    redis: aioredis.Redis, queue: Arque
+) -> None:
+    forms = {
+        "plain": {}, "delayed": {"delay": 60}, "priority": {"priority": 5}, "group": {"group": "g"},
+    }
+    for task_id, options in forms.items():
+        await queue.enqueue(task_id, task_id=task_id, task_timeout=7, **options)
+    for task_id in forms:
+        meta = json.loads(split_record(await redis.hget(queue.keys.tasks, task_id))[0])
+        if task_id == "plain":
+            assert meta == [7000, pytest.approx(time.time() * 1000, abs=60_000)]
+        else:
+            assert isinstance(meta, dict) and meta["t"] == 7000, meta
+    # Read back alike, whichever the form.
+    for task_id in forms:
+        stats = await queue.get_task_stats(task_id)
+        assert stats is not None and stats["enqueue_time"] == pytest.approx(time.time(), abs=60)
+    # Handed out, each ready task's lease is its own timeout of 7 s.
+    for _ in range(3):
+        task_id, data = await queue.dequeue(timeout=5)
+        assert task_id is not None and str(task_id) == data != "delayed"
+        assert task_id.deadline == pytest.approx(time.time() + 7, abs=3)
+
+
 async def test_a_pending_task_is_an_id_in_pending_and_one_compact_record(
     redis: aioredis.Redis, queue: Arque
 ) -> None:
@@ -464,7 +489,10 @@ async def test_a_pending_task_is_an_id_in_pending_and_one_compact_record(
     assert await redis.hlen(keys.tasks) == n
     record_before = await redis.hget(keys.tasks, ids[0])
     meta, payload = split_record(record_before)
-    assert set(json.loads(meta)) == {"t", "e"}
+    # Ready, plain and untraced: the compact form [t, e] (includes/record.lua).
+    timeout_ms, enqueued_ms = json.loads(meta)
+    assert timeout_ms == round(queue.task_timeout * 1000)
+    assert enqueued_ms / 1000 == pytest.approx(time.time(), abs=60)
     assert json.loads(payload) == {"i": 0, "ts": pytest.approx(time.time(), abs=60)}
     # A behaviour bound, not a benchmark (the old layout took ~360 B; the new one ~180 B).
     used = sum([await redis.memory_usage(k, samples=0) or 0 for k in (keys.pending, keys.tasks)])
@@ -472,7 +500,11 @@ async def test_a_pending_task_is_an_id_in_pending_and_one_compact_record(
     stats = await queue.get_task_stats(ids[0])
     assert stats is not None
     assert (stats["dequeue_count"], stats["requeue_count"], stats["recoveries"]) == (0, 0, 0)
+    assert stats["enqueue_time"] == enqueued_ms / 1000
     task_id, _ = await queue.dequeue()
+    assert task_id is not None and task_id.deadline is not None
+    # The lease is the task's own timeout, read from the compact form.
+    assert task_id.deadline == pytest.approx(time.time() + queue.task_timeout, abs=30)
     # A hand-out leaves the record as it was: its attempt and time are in the token.
     assert await redis.hget(keys.tasks, str(task_id)) == record_before
     stats = await queue.get_task_stats(str(task_id))

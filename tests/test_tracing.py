@@ -50,7 +50,10 @@ def named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
 
 async def meta_of(queue: Arque, task_id: str) -> dict[str, Any]:
     meta, _ = split_record(await queue.redis.hget(queue.keys.tasks, task_id))
-    return dict(json.loads(meta))
+    found = json.loads(meta)
+    if isinstance(found, list):  # the compact form of a plain ready task: [t, e]
+        return {"t": found[0], "e": found[1]}
+    return dict(found)
 
 
 async def test_nothing_happens_without_a_tracer_provider(

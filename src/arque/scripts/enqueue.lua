@@ -41,8 +41,9 @@ local function task(i)
 end
 -- The metadata JSON of a task without priority or group, written by hand: cheaper than
 -- cjson on the hot path. The counters (a, r, q) are left out while 0: readers take a
--- missing one as 0.
+-- missing one as 0. Ready and untraced, it is kept compact, '[t,e]' (includes/record.lua).
 local function plain_meta(timeout, now, due, trace)
+  if due <= now and trace == '' then return string.format('[%d,%d]', timeout, now) end
   local tail = '}'
   if trace ~= '' then tail = ',"tc":"' .. trace .. '"}' end
   if due > now then return string.format('{"t":%d,"e":%d,"dp":1,"dt":%d', timeout, now, due) .. tail end
