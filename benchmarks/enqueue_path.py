@@ -69,14 +69,14 @@ def packing_us() -> dict[str, float]:
 
     queue = Arque(aioredis.Redis(), queue="pack")
     task = {"i": 1, "t": 0.0}
-    args = [1, 0, *queue._task_args(task, None, 30, None, None)]
-    command = queue._scripts._command("enqueue", args)
+    args = queue._task_args(task, None, 30, None, None)[:3]  # a lone task: enqueue_one
+    command = queue._scripts._command("enqueue_one", args)
     connection = Connection()
     packed = getattr(queue._scripts, "_packed", None)  # None before the fast path existed
     cases = {
         "args": lambda: queue._task_args(task, None, 30, None, None),
         "redis-py pack": lambda: connection.pack_command(*command),
-        "packed once": lambda: packed.pack("enqueue", args) if packed else None,
+        "packed once": lambda: packed.pack("enqueue_one", args) if packed else None,
     }
     return {name: min(timeit.repeat(case, number=20000, repeat=5)) / 20000 * 1e6
             for name, case in cases.items()}

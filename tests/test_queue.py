@@ -24,7 +24,7 @@ from arque import (
     TaskId,
     WrongKeyType,
 )
-from arque.scripts import source
+from arque.scripts import sha1, source
 from helpers import (
     EMPTY,
     needs_private_server,
@@ -474,6 +474,32 @@ async def test_only_a_plain_ready_task_keeps_the_compact_metadata(
         task_id, data = await queue.dequeue(timeout=5)
         assert task_id is not None and str(task_id) == data != "delayed"
         assert task_id.deadline == pytest.approx(time.time() + 7, abs=3)
+
+
+@pytest.mark.parametrize("call", ["enqueue", "enqueue_sync"])
+async def test_a_lone_ready_task_goes_by_the_three_key_script(
+    redis: aioredis.Redis, sync_redis: Any, queue_name: str, call: str
+) -> None:
+    """enqueue_one takes a lone plain task; enqueue (thirteen keys) every other kind."""
+    needs_private_server()
+    queue = Arque(redis if call == "enqueue" else sync_redis, queue=queue_name)
+    add = queue.enqueue if call == "enqueue" else queue.enqueue_sync
+
+    async def sends(options: dict[str, Any]) -> list[str]:
+        await redis.script_flush()  # then each script is loaded when first called
+        result = add("x", **options)
+        if asyncio.iscoroutine(result):
+            await result
+        loaded = await redis.script_exists(sha1("enqueue_one"), sha1("enqueue"))
+        return [name for name, there in zip(["enqueue_one", "enqueue"], loaded) if there]
+
+    assert await sends({}) == ["enqueue_one"]
+    assert await sends({"delay": 0}) == ["enqueue_one"]
+    for options in ({"delay": 60}, {"priority": 1}, {"group": "g"},
+                    {"at": datetime.now(timezone.utc) - timedelta(seconds=1)}):
+        assert await sends(options) == ["enqueue"], options
+    stats = await Arque(redis, queue=queue_name).get_stats()
+    assert (stats["pending"], stats["delayed"]) == (5, 1)
 
 
 async def test_a_pending_task_is_an_id_in_pending_and_one_compact_record(

@@ -163,8 +163,9 @@ class RoundTrips:
 async def test_one_round_trip_per_transition(quiet_server: RedisServer) -> None:
     client = aioredis.Redis.from_url(quiet_server.url)
     queue = Arque(client, queue="rt")
-    await queue.enqueue("warm-up")  # scripts loaded, connection open
-    await queue.release((await queue.dequeue())[0])
+    await queue.enqueue("warm-up")  # scripts loaded (a lone task's and a batch's), connection open
+    await queue.enqueue_many(["warm-up too"])
+    assert await queue.release_many([t for t, _ in await queue.dequeue_many(2)]) == [True] * 2
     trips = RoundTrips(quiet_server.url)
     try:
         marks = [len(trips.commands)]

@@ -6,7 +6,7 @@ itself. The script commands are read from the script sources, so the rules
 follow the scripts. Every role gets only its queues' keys (``~prefix:{queue}:*``)
 and no Pub/Sub channel::
 
-    producer   configure, enqueue                  (arque.Arque.enqueue*)
+    producer   configure, enqueue, enqueue_one, result (arque.Arque.enqueue*)
     worker     configure, dequeue, release, requeue, extend, fail, sweep,
                register_worker, record_throughput (arque.Worker, arque worker)
     operator   every script                       (the arque CLI)
@@ -45,7 +45,7 @@ _BASE = frozenset({"evalsha", "script|load", "ping"})
 # Every Arque instance runs ``configure`` before its first script (queue settings).
 ROLES: dict[str, Role] = {
     # ``result``: a producer may await what its tasks return (XREAD on the finished stream).
-    "producer": Role(frozenset({"configure", "enqueue", "result"}), _BASE | {"xread"},
+    "producer": Role(frozenset({"configure", "enqueue", "enqueue_one", "result"}), _BASE | {"xread"},
                      "enqueues tasks and awaits their results"),
     "worker": Role(
         frozenset({"configure", "dequeue", "release", "requeue", "extend", "fail", "sweep",

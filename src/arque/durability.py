@@ -3,9 +3,9 @@
 Redis acknowledges a write once the master applied it; replicas copy it a
 moment later. A master that dies in that moment takes the write with it, and
 the replica the sentinels promote never saw it. With a :class:`Durability`
-setting, the scripts that bring work into the queue (``enqueue``, used by
-``enqueue``, ``enqueue_many``, ``enqueue_sync`` and coalesced enqueues, and
-``replay``) are followed on the SAME connection, in one pipeline, by
+setting, the scripts that bring work into the queue (``enqueue`` and
+``enqueue_one``, used by ``enqueue``, ``enqueue_many``, ``enqueue_sync`` and
+coalesced enqueues, and ``replay``) are followed on the SAME connection, in one pipeline, by
 ``WAIT numreplicas timeout`` (or ``WAITAOF 1 numreplicas timeout`` with
 ``aof=True``). Fewer confirmations than asked raise :class:`NotDurable`: the
 write was applied on the master but may be lost in a failover, and the
@@ -29,7 +29,7 @@ from .errors import REDIS_ERRORS, InvalidArgument, NotDurable, ServerError, tran
 
 __all__ = ["DURABLE_SCRIPTS", "Durability"]
 
-DURABLE_SCRIPTS = frozenset({"enqueue", "replay"})
+DURABLE_SCRIPTS = frozenset({"enqueue", "enqueue_one", "replay"})
 """The scripts followed by a wait when a queue has a Durability setting."""
 
 

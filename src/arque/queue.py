@@ -323,6 +323,8 @@ class Arque:
         return str(args[0])
 
     async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
+        if len(tasks) == 1 and _is_plain(tasks[0]):
+            return [int(await self._scripts.call("enqueue_one", tasks[0][:3]))]
         # Traced tasks carry an eighth argument, their trace context (mode 2).
         traced = any(len(task_args) > 7 for task_args in tasks)
         args: list[str | bytes | int] = [len(tasks), 2 if traced else 0]
@@ -373,7 +375,10 @@ class Arque:
         """``enqueue`` for a synchronous ``redis.Redis`` client."""
         args = self._task_args(task, task_id, task_timeout, delay, at, priority, group)
         with tracing.send(self.queue, [args]) as traced:
-            self._scripts.call_sync("enqueue", [1, 2 if traced else 0, *args])
+            if _is_plain(args):
+                self._scripts.call_sync("enqueue_one", args[:3])
+            else:
+                self._scripts.call_sync("enqueue", [1, 2 if traced else 0, *args])
         return str(args[0])
 
     # -- consuming -----------------------------------------------------------
@@ -811,6 +816,13 @@ def _expand_rates(changes: dict[str, Any]) -> dict[str, Any]:
         elif name in out and value is None:
             out[name.replace("_limit", "_window")] = None
     return out
+
+
+def _is_plain(task_args: Sequence[str | bytes | int]) -> bool:
+    """Whether ``[task_id, payload, timeout_ms, delay_ms, at_ms, priority, group]`` is a task
+    ready now, without priority, group or trace context: one ``enqueue_one`` takes it."""
+    return (len(task_args) == 7 and task_args[3] in (-1, 0) and task_args[4] == -1
+            and task_args[5] == 0 and task_args[6] == "")
 
 
 def _chunks(

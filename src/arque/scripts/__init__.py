@@ -44,6 +44,7 @@ _SCHED = SCHED_ROLES
 # The keys of each script, in KEYS order, by their role in QueueKeys.
 KEYS: dict[str, tuple[str, ...]] = {
     "enqueue": ("pending", "delayed", "tasks", "marker", *_SCHED),
+    "enqueue_one": ("pending", "tasks", "marker"),
     "dequeue": ("pending", "delayed", "working", "leases", "tasks", "failed", "marker",
                 *_BY_REASON, "config", "timer", *_LIFE, *_SCHED),
     "release": ("working", "leases", "tasks", "pending", "marker", "failed",

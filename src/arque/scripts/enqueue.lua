@@ -1,5 +1,6 @@
 -- enqueue: add tasks to the queue; an id that is still live (dead letters
--- included) is left as it is.
+-- included) is left as it is. (One task ready now, without priority, group or trace
+-- context, goes to enqueue_one.lua: three keys, less work for Redis.)
 -- KEYS[1] pending   LIST  ids ready to hand out
 -- KEYS[2] delayed   ZSET  id -> due time (ms)
 -- KEYS[3] tasks     HASH  id -> '<metadata JSON>\n<payload>' (includes/record.lua)
@@ -55,37 +56,6 @@ local function due_at(now, delay, at)
 end
 
 local now = now_ms()
-
--- One task, ready now, without priority or group: a lone producer's call. It writes
--- three keys, and each write checks its own key: Redis refuses a write to a key of
--- another type before changing anything, and the writes made before a refusal are
--- taken back, so nothing is written then either. (Put before the includes the other
--- path needs: every function a script defines is made again at each call.)
-if count == 1 then
-  local id, payload, timeout, delay, at, priority, group, trace = task(0)
-  if priority == 0 and group == '' and due_at(now, delay, at) <= now then
-    local record = join_record(plain_meta(timeout, now, -1, trace), payload)
-    local reply = redis.pcall('HSETNX', tasks, id, record)
-    if reply == 0 then return {0} end
-    local key, expected, command = tasks, 'hash', 'hsetnx'
-    if type(reply) ~= 'table' then
-      key, expected, command = pending, 'list', 'lpush'
-      reply = redis.pcall('LPUSH', pending, id)
-      if type(reply) ~= 'table' then
-        key, expected, command = marker, 'zset', 'zadd'
-        reply = redis.pcall('ZADD', marker, 0, 'ready')
-        if type(reply) ~= 'table' then return {1} end
-        redis.call('LPOP', pending)
-      end
-      redis.call('HDEL', tasks, id)
-    end
-    -- Any other refusal (an ACL rule, OOM) as Redis gave it, the command named.
-    if not string.find(reply['err'], 'WRONGTYPE', 1, true) then
-      return redis.error_reply(reply['err'] .. ' (' .. command .. ')')
-    end
-    return redis.error_reply('ARQUE_WRONGTYPE ' .. key .. ' ' .. redis.call('TYPE', key)['ok'] .. ' ' .. expected)
-  end
-end
 
 --@include ensure_types
 --@include wake
