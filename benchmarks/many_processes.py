@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/many_processes.py --tasks 20000       # scaled down
     .venv/bin/python benchmarks/many_processes.py --queues 8 --cluster 3   # 8 queues, 3 masters
     .venv/bin/python benchmarks/many_processes.py --queues 8               # the same on one server
+    .venv/bin/python benchmarks/many_processes.py --redis-core 1      # Redis alone on core 1
 
 Starts a private redis-server (or a Redis Cluster of ``--cluster`` masters,
 arque.testing), fills ``--queues`` queues with ``--tasks`` tasks in all
@@ -19,7 +20,10 @@ task (``used_cpu_sys + used_cpu_user`` from ``INFO cpu``, summed over the
 masters, and per master); commands per task (``INFO commandstats``); and
 script calls over 1 ms with the slowest one (``SLOWLOG``, threshold 250 us,
 named by script). Every task must be done exactly once more than its
-failures, and none may be dead-lettered.
+failures, and none may be dead-lettered. ``SLOWLOG`` times calls by the wall
+clock: on a machine where the workers share the server's cores, it counts the
+time the server was off its core. ``--redis-core`` gives the server a core of
+its own (and the real-time policy, where permitted), as a Redis host has.
 """
 
 from __future__ import annotations
@@ -145,18 +149,22 @@ async def reset_nodes(urls: list[str]) -> None:
             await node.aclose()
 
 
-def _slowest(entries: list[dict[str, Any]]) -> tuple[int, int, str]:
-    """(calls over 1 ms, slowest duration in us, what it was)."""
-    over, worst, what = 0, 0, "-"
+def _slowest(entries: list[dict[str, Any]]) -> tuple[int, int, str, dict[str, list[int]]]:
+    """Of the script calls: (calls over 1 ms, slowest duration in us, which script it was,
+    the durations over 1 ms by script). The benchmark's own commands (SLOWLOG) are not counted."""
+    over, worst, what, by_script = 0, 0, "-", {}
     for entry in entries:
         raw = entry["command"]
         command = (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).split()
-        over += entry["duration"] > 1000
+        if len(command) < 2 or command[0].upper() != "EVALSHA":
+            continue
+        script = SCRIPT_BY_SHA.get(command[1], "a script")
+        if entry["duration"] > 1000:
+            over += 1
+            by_script.setdefault(script, []).append(entry["duration"])
         if entry["duration"] > worst:
-            worst = entry["duration"]
-            name = command[0].upper() if command else "?"
-            what = SCRIPT_BY_SHA.get(command[1], "a script") if name == "EVALSHA" else name
-    return over, worst, what
+            worst, what = entry["duration"], script
+    return over, worst, what, by_script
 
 
 def start_workers(urls: list[str], options: argparse.Namespace) -> list[subprocess.Popen[str]]:
@@ -217,7 +225,7 @@ async def one_run(urls: list[str], options: argparse.Namespace) -> dict[str, Any
         await client.aclose()
     n = options.tasks
     cpu = [a["cpu"] - b["cpu"] for a, b in zip(after, before)]
-    over, worst, what = _slowest([e for node in after for e in node["slow"]])
+    over, worst, what, by_script = _slowest([e for node in after for e in node["slow"]])
     commands = {}
     for node in after:
         for name, calls in node["by_command"].items():
@@ -230,11 +238,39 @@ async def one_run(urls: list[str], options: argparse.Namespace) -> dict[str, Any
         "scripts_per_task": sum(a["evalsha"] for a in after) / n,
         "us_per_script_call": sum(a["evalsha_usec"] for a in after) / max(1, sum(a["evalsha"] for a in after)),
         "calls_over_1ms": over, "slowest_us": worst, "slowest": what,
+        "over_1ms_us_by_script": {name: sorted(us) for name, us in by_script.items()},
         "handled": sum(r["handled"] for r in results),
         "failed_first": sum(r["failed"] for r in results), "dead": dead,
         "top_commands_per_task": {k: round(v / n, 3) for k, v in
                                   sorted(commands.items(), key=lambda kv: -kv[1])[:8]},
     }
+
+
+async def give_redis_a_core(urls: list[str], core: int) -> str:
+    """Pin each server to ``core`` and this benchmark (its workers inherit it) to the others.
+
+    Each server also gets the real-time policy SCHED_FIFO when the system allows it, so
+    nothing else on its core takes the CPU from it in the middle of a script: SLOWLOG
+    times calls by the wall clock. Returns what was done, for the report.
+    """
+    others = os.sched_getaffinity(0) - {core}
+    if core not in os.sched_getaffinity(0) or not others:
+        raise SystemExit(f"--redis-core {core}: needs that core and another one to run on")
+    os.sched_setaffinity(0, others)
+    policy = "SCHED_FIFO"
+    for url in urls:
+        node = aioredis.Redis.from_url(url)
+        try:
+            pid = int((await node.info("server"))["process_id"])
+        finally:
+            await node.aclose()
+        for task in os.listdir(f"/proc/{pid}/task"):  # every thread of the server
+            os.sched_setaffinity(int(task), {core})
+        try:
+            os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(1))
+        except PermissionError:
+            policy = "the default policy (SCHED_FIFO not permitted)"
+    return f"Redis alone on core {core} with {policy}, the benchmark and workers on {sorted(others)}"
 
 
 def loadavg() -> str:
@@ -259,12 +295,14 @@ async def driver(options: argparse.Namespace) -> None:
     server: Any = RedisCluster(options.cluster) if options.cluster else RedisServer()
     with server:
         urls = server.urls if options.cluster else [server.url]
+        pinned = "" if options.redis_core is None else "; " + await give_redis_a_core(
+            urls, options.redis_core)
         load = loadavg()
         where = f"cluster of {options.cluster} masters" if options.cluster else "one server"
         print(f"{options.processes} processes x concurrency {options.concurrency}, "
               f"{options.tasks:,} tasks over {options.queues} queue(s), "
               f"{options.failing:.0%} failing once, {options.delayed:.0%} delayed; "
-              f"{where}; "
+              f"{where}{pinned}; "
               f"load average at start {load}", flush=True)
         runs = []
         expected = sum(t["f"] for tasks in plan(options, options.queues) for q in tasks for t in q)
@@ -291,6 +329,8 @@ def main() -> None:
     parser.add_argument("--cluster", type=int, default=0,
                         help="masters of a Redis Cluster (0: one server)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--redis-core", type=int, default=None,
+                        help="pin Redis to this core (SCHED_FIFO when permitted), all else to the others")
     parser.add_argument("--deadline", type=float, default=600)
     parser.add_argument("--urls", default="", help=argparse.SUPPRESS)
     parser.add_argument("--cluster-mode", action="store_true", help=argparse.SUPPRESS)

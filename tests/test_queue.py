@@ -27,6 +27,7 @@ from arque import (
 from arque.scripts import sha1, source
 from helpers import (
     EMPTY,
+    drain_in_order,
     needs_private_server,
     queue_keys_left,
     script_calls,
@@ -292,6 +293,28 @@ async def test_delayed_task_fires_without_sweep(redis: aioredis.Redis, queue_nam
     # Without the timed wake-up it would come after the block cap (> 2.1 s); the
     # benchmarks measure lateness.
     assert elapsed < delay + LOAD_MARGIN < 0.1 + BLOCK_CAP
+
+
+async def test_a_dequeue_promotes_a_bounded_number_of_due_tasks_in_due_order(
+    queue: Arque,
+) -> None:
+    """At most max(asked, 25) due tasks per dequeue, oldest due first: a burst that comes
+    due at once is spread over calls, and comes out in the order it was due."""
+    due = datetime.now(timezone.utc) + timedelta(seconds=1)
+    ids = [f"d{i:02}" for i in range(60)]
+    for i, task_id in enumerate(ids):  # due a millisecond apart
+        await queue.enqueue(task_id, task_id=task_id, at=due + timedelta(milliseconds=i))
+    assert (await queue.get_stats())["delayed"] == 60
+    await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.2)
+    taken, _ = await queue.dequeue(timeout=1)
+    stats = await queue.get_stats()
+    assert (str(taken), stats["delayed"], stats["pending"]) == ("d00", 35, 24)
+    batch = await queue.dequeue_many(30)  # asks more than 25: promotes as many as it asks
+    stats = await queue.get_stats()
+    assert [str(t) for t, _ in batch] == ids[1:31]
+    assert (stats["delayed"], stats["pending"]) == (5, 24)
+    order = [str(taken), *(str(t) for t, _ in batch), *await drain_in_order(queue)]
+    assert order == ids
 
 
 async def test_enqueue_at_absolute_time(queue: Arque) -> None:

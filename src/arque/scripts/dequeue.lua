@@ -106,7 +106,7 @@ local working_limit, requeue_limit, max_failed, group_limit, rate, window, group
   {ARGV[2], ARGV[3], ARGV[4], ARGV[5] or 0, ARGV[6] or 0, ARGV[7] or 1000, ARGV[8] or 0, ARGV[9] or 1000})
 local now, time = now_ms()
 
-promote_due(delayed, pending, S, tasks, now, math.max(max_tasks, 100))
+promote_due(delayed, pending, S, tasks, now, math.max(max_tasks, 25))
 expire_windows(S, now, 100)
 -- How many are ready, all structures together (the reply's 'ready').
 local function ready_count()

@@ -5,6 +5,8 @@ local function promote_due(delayed, pending, S, tasks, now, limit)
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
   local raws = redis.call('HMGET', tasks, unpack(due))
+  -- The plain ones go to pending in one LPUSH, in due order, as one LPUSH each would.
+  local plain = {}
   for j, id in ipairs(due) do
     local raw = raws[j]
     local meta_json = raw and record_meta(raw)
@@ -13,9 +15,10 @@ local function promote_due(delayed, pending, S, tasks, now, limit)
       make_ready(pending, S, id, meta, false)
       redis.call('HSET', tasks, id, remeta(raw, cjson.encode(meta)))
     else
-      redis.call('LPUSH', pending, id)
+      plain[#plain + 1] = id
     end
   end
+  if #plain > 0 then redis.call('LPUSH', pending, unpack(plain)) end
   redis.call('ZREMRANGEBYRANK', delayed, 0, #due - 1)
   return #due
 end
