@@ -47,8 +47,9 @@ logger = logging.getLogger("arque")
 
 # A sweep script handles at most this many tasks of each kind (expired leases,
 # due delayed tasks, dead letters past retention) and is called again while
-# there is more: a few ms of server time per call, whatever the queue's size.
-_SWEEP_CHUNK = 250
+# there is more: about half a millisecond of server time per call, whatever
+# the queue's size (benchmarks/SCALING.md).
+_SWEEP_CHUNK = 100
 # enqueue_many sends its tasks in chunks of at most this many tasks and bytes
 # of payload, each chunk one script call: no call grows with the batch.
 _ENQUEUE_CHUNK = 500
