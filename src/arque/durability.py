@@ -5,9 +5,9 @@ moment later. A master that dies in that moment takes the write with it, and
 the replica the sentinels promote never saw it. With a :class:`Durability`
 setting, the scripts that bring work into the queue (``enqueue`` and
 ``enqueue_one``, used by ``enqueue``, ``enqueue_many``, ``enqueue_sync`` and
-coalesced enqueues, and ``replay``) are followed on the SAME connection, in one pipeline, by
-``WAIT numreplicas timeout`` (or ``WAITAOF 1 numreplicas timeout`` with
-``aof=True``). Fewer confirmations than asked raise :class:`NotDurable`: the
+coalesced enqueues, and ``replay``) are followed on the SAME connection, in
+one pipeline, by ``WAIT numreplicas timeout`` (or ``WAITAOF 1 numreplicas
+timeout`` with ``aof=True``). Fewer confirmations than asked raise :class:`NotDurable`: the
 write was applied on the master but may be lost in a failover, and the
 caller retries (an enqueue is idempotent by task id; the retry's own WAIT
 covers every earlier write, because Redis waits for the offset of the
