@@ -300,7 +300,7 @@ async def test_a_dequeue_promotes_a_bounded_number_of_due_tasks_in_due_order(
 ) -> None:
     """At most max(asked, 25) due tasks per dequeue, oldest due first: a burst that comes
     due at once is spread over calls, and comes out in the order it was due."""
-    due = datetime.now(timezone.utc) + timedelta(seconds=1)
+    due = datetime.now(timezone.utc) + timedelta(seconds=2)  # generous: 60 enqueues first
     ids = [f"d{i:02}" for i in range(60)]
     for i, task_id in enumerate(ids):  # due a millisecond apart
         await queue.enqueue(task_id, task_id=task_id, at=due + timedelta(milliseconds=i))
