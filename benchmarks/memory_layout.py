@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from arque import Arque
+from arque.taskids import new_task_id
 from arque.testing import RedisServer
 
 PRODUCERS = 20
@@ -79,10 +79,8 @@ async def arque_layout(client: aioredis.Redis, n: int, pad: bool) -> None:
 
 
 def _ids(n: int, short: bool) -> list[bytes]:
-    if short:  # 16 random bytes as 22 characters of base64url
-        import base64
-
-        return [base64.urlsafe_b64encode(os.urandom(16))[:22] for _ in range(n)]
+    if short:  # the ids arque draws: 14 characters of base64url
+        return [new_task_id().encode() for _ in range(n)]
     return [uuid.uuid4().hex.encode() for _ in range(n)]
 
 
@@ -101,9 +99,9 @@ def _before(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
 
 
 def _built(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
-    # What arque writes now: one record, its metadata JSON without the counters at 0.
+    # What arque writes now: one record, the metadata of a plain ready task as [t,e].
     pipe.lpush("{q}pending", task_id)
-    pipe.hset("{q}tasks", task_id, b'{"t":30000,"e":1764412345678}\n' + payload)
+    pipe.hset("{q}tasks", task_id, b'[30000,1764412345678]\n' + payload)
 
 
 def _one_hash(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
@@ -135,15 +133,15 @@ def _stream_indexed(pipe: Any, task_id: bytes, payload: bytes, i: int) -> None:
 
 LAYOUTS: dict[str, tuple[str, Layout, bool]] = {
     "before (replayed)": ("list of ids + hash id->meta JSON + hash id->payload", _before, False),
-    "built (replayed)": ("list of 22-char ids + hash id->(compact meta JSON + payload)", _built, True),
+    "built (replayed)": ("list of 14-char ids + hash id->(compact meta JSON + payload)", _built, True),
     "one hash": ("list of ids + hash id->(compact meta + payload)", _one_hash, False),
-    "one hash, 22-char ids": ("as one hash, default ids of 22 chars (base64url of 16 B)", _one_hash, True),
+    "one hash, 14-char ids": ("as one hash, default ids of 14 chars (84 bits of base64url)", _one_hash, True),
     "bucketed hashes": (f"list of ids + hashes of {BUCKET} tasks (listpack while values <= 64 B)",
                         _bucketed, False),
-    "bucketed, 22-char ids": ("as bucketed hashes, 22-char ids", _bucketed, True),
+    "bucketed, 14-char ids": ("as bucketed hashes, 14-char ids", _bucketed, True),
     "list of records + id set": ("list of id+meta+payload records + set of live ids",
                                  _list_records, False),
-    "records + set, 22-char ids": ("as list of records + id set, 22-char ids", _list_records, True),
+    "records + set, 14-char ids": ("as list of records + id set, 14-char ids", _list_records, True),
     "stream, no index": ("one stream entry per task (id, meta, payload); no lookup by id", _stream, False),
     "stream + id index": ("stream entry + hash id->entry id", _stream_indexed, False),
 }

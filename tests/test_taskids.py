@@ -3,7 +3,7 @@ the ids arque makes itself."""
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import re
 
 import pytest
@@ -51,12 +51,48 @@ async def test_task_ids_have_a_length_limit(redis: aioredis.Redis, queue: Arque)
     await _nothing_written(redis, queue)
 
 
-def test_new_ids_are_128_random_bits_in_22_url_safe_characters() -> None:
+def test_new_ids_are_84_random_bits_in_14_url_safe_characters() -> None:
     ids = [new_task_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
-    assert len({task_id[-1] for task_id in ids}) == 4  # 21 x 6 bits, then the last 2
+    for position in range(14):  # every character is one of 64 (the first one of 63)
+        assert len({task_id[position] for task_id in ids}) == (63 if position == 0 else 64)
     for task_id in ids:
         # Never read as an option on a command line (1 in 64 would start with '-').
-        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", task_id), task_id
-        assert len(base64.urlsafe_b64decode(task_id + "==")) == 16
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{13}", task_id), task_id
         assert check_task_id(task_id) == task_id  # never a sentinel
+
+
+async def test_an_id_drawn_twice_is_drawn_again_never_dropped(
+    redis: aioredis.Redis, queue: Arque, sync_redis: redis_py.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drawn id that meets a live task (or another task of the same batch) gets a new draw,
+    by every path of enqueue; an id the caller gave is still left as it is."""
+    live = await queue.enqueue("first", task_id="live-id")
+    draws: list[str] = []
+
+    def drawn_twice() -> str:  # the first draw of each enqueue meets the live task
+        draws.append("live-id" if len(draws) % 2 == 0 else new_task_id())
+        return draws[-1]
+
+    monkeypatch.setattr("arque.queue.new_task_id", drawn_twice)
+    plain = await queue.enqueue("plain")                       # enqueue_one.lua
+    delayed = await queue.enqueue("delayed", delay=60)         # enqueue.lua
+    sync = Arque(sync_redis, queue=queue.queue).enqueue_sync("sync")
+    sync_delayed = Arque(sync_redis, queue=queue.queue).enqueue_sync("sync later", priority=3)
+    coalesced = await asyncio.gather(*(queue.enqueue(f"c{i}") for i in range(4)))
+    draws.clear()
+    batch = await queue.enqueue_many(["b0", "b1", "b2"])       # b0 and b2 draw 'live-id'
+    new_ids = [plain, delayed, sync, sync_delayed, *coalesced, *batch]
+    assert live == "live-id" and "live-id" not in new_ids and len(set(new_ids)) == len(new_ids)
+    assert all([await queue.get_task_stats(task_id) for task_id in [live, *new_ids]])
+    assert await redis.hlen(queue.keys.tasks) == 1 + len(new_ids)
+    ready = dict(await queue.dequeue_many(100, timeout=1))
+    assert ready == {live: "first", plain: "plain", sync: "sync", sync_delayed: "sync later",
+                     **{task_id: f"c{i}" for i, task_id in enumerate(coalesced)},
+                     **{task_id: f"b{i}" for i, task_id in enumerate(batch)}}
+
+    # A given id is never replaced: the live task stays, the call returns its id.
+    assert await queue.enqueue("again", task_id=live) == live
+    assert await queue.enqueue_many(["again"], task_ids=[live]) == [live]
+    assert Arque(sync_redis, queue=queue.queue).enqueue_sync("again", task_id=live) == live
+    assert await redis.hlen(queue.keys.tasks) == 1 + len(new_ids)

@@ -319,8 +319,11 @@ class Arque:
         """
         args = self._task_args(task, task_id, task_timeout, delay, at, priority, group)
         with tracing.send(self.queue, [args]):
-            if not await self._enqueues.submit(args):
-                logger.debug("enqueue of live task %s ignored", printable(str(args[0])))
+            while not await self._enqueues.submit(args):
+                if task_id is not None:
+                    logger.debug("enqueue of live task %s ignored", printable(str(args[0])))
+                    break
+                args[0] = new_task_id()  # the id drawn met a live task: this task is another
         return str(args[0])
 
     async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
@@ -359,13 +362,18 @@ class Arque:
         if not checked:
             return []
         with tracing.send(self.queue, checked) as traced:
-            for chunk in _chunks(checked):
-                # One timing (and priority, group) for the whole chunk: sent once, two arguments
-                # per task (three traced).
-                args: list[str | bytes | int] = [len(chunk), 3 if traced else 1, *timing]
-                for task_args in chunk:
-                    args += task_args
-                await self._scripts.call("enqueue", args)
+            unsent = checked
+            while unsent:
+                refused = []
+                for chunk in _chunks(unsent):
+                    # One timing (and priority, group) for the whole chunk: sent once, two
+                    # arguments per task (three traced).
+                    args: list[str | bytes | int] = [len(chunk), 3 if traced else 1, *timing]
+                    for task_args in chunk:
+                        args += task_args
+                    added = await self._scripts.call("enqueue", args)
+                    refused += [task_args for task_args, new in zip(chunk, added) if not new]
+                unsent = [] if task_ids is not None else _draw_again(refused)
         return [str(task_args[0]) for task_args in checked]
 
     def enqueue_sync(
@@ -376,11 +384,15 @@ class Arque:
         """``enqueue`` for a synchronous ``redis.Redis`` client."""
         args = self._task_args(task, task_id, task_timeout, delay, at, priority, group)
         with tracing.send(self.queue, [args]) as traced:
-            if _is_plain(args):
-                self._scripts.call_sync("enqueue_one", args[:3])
-            else:
-                self._scripts.call_sync("enqueue", [1, 2 if traced else 0, *args])
+            while not self._send_sync(args, traced) and task_id is None:
+                args[0] = new_task_id()  # the id drawn met a live task: this task is another
         return str(args[0])
+
+    def _send_sync(self, task_args: list[str | bytes | int], traced: bool) -> int:
+        """1 if the task was added, 0 if its id was live."""
+        if _is_plain(task_args):
+            return int(self._scripts.call_sync("enqueue_one", task_args[:3]))
+        return int(self._scripts.call_sync("enqueue", [1, 2 if traced else 0, *task_args])[0])
 
     # -- consuming -----------------------------------------------------------
 
@@ -824,6 +836,13 @@ def _is_plain(task_args: Sequence[str | bytes | int]) -> bool:
     ready now, without priority, group or trace context: one ``enqueue_one`` takes it."""
     return (len(task_args) == 7 and task_args[3] in (-1, 0) and task_args[4] == -1
             and task_args[5] == 0 and task_args[6] == "")
+
+
+def _draw_again(tasks: list[list[str | bytes | int]]) -> list[list[str | bytes | int]]:
+    """``tasks``, whose drawn ids met live tasks, each with a new id."""
+    for task_args in tasks:
+        task_args[0] = new_task_id()
+    return tasks
 
 
 def _chunks(
