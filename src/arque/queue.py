@@ -310,7 +310,8 @@ class Arque:
         delay: float | None = None, *, at: datetime | None = None, priority: int = 0,
         group: str | None = None,
     ) -> str:
-        """Add ``task``; returns its id. A live id (dead letters included) is left as it is.
+        """Add ``task``; returns its id. A live id given (dead letters included) is left as it is;
+        an id left to arque (14 random characters) is drawn again should it meet a live one.
 
         ``task_timeout`` (seconds) is the lease of each hand-out; ``delay``
         (seconds) or ``at`` (an aware datetime) defer it. ``priority``
