@@ -8,10 +8,10 @@ logs and the CLI.
 
 An id left to arque is 14 characters of ``[A-Za-z0-9_-]``: 84 random bits
 in base64url. Redis keeps a string of up to 14 bytes in a 16-byte
-allocation (1 byte of header, the NUL), so each copy of the id (the pending
-list's element, the field of its record) costs 24 B less than uuid4's 32 hex
-digits' and 24 B less than 22 characters' (128 bits); see
-benchmarks/MEMORY.md. Uniqueness does not rest on the draw alone: a drawn id
+allocation (1 byte of header, the NUL), so a pending task's two copies of
+its id (the record's field, the pending list's element) take 24 B less than
+at 22 characters (128 bits) and about 50 B less than uuid4's 32 hex digits;
+see benchmarks/MEMORY.md. Uniqueness does not rest on the draw alone: a drawn id
 that meets a live task is drawn again by the enqueue (``queue.py``), where a
 given id is left as it is. One in 64 draws would start with ``-`` and read as
 an option on a command line (``arque task -x…``): those are made again too,
