@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
+import pytest
 import redis.asyncio as aioredis
 
-from arque import Arque, WrongKeyType
-from arque.batching import Coalescer
+from arque import Arque, ServerError, WrongKeyType
+from arque.batching import Coalescer, Paced
 from helpers import needs_private_server, script_calls
 
 
@@ -93,3 +95,30 @@ async def test_coalescer_fails_only_the_failed_batch() -> None:
     assert results[0] == 0
     assert [isinstance(r, RuntimeError) for r in results[1:3]] == [True, True]
     assert results[3:] == [3, 4]
+
+
+async def test_paced_sends_about_what_a_call_has_time_for() -> None:
+    """A call that answers for fewer than it got (out of its time) is followed by calls
+    for the rest, each sent a little more than the last answered for; a call that
+    answers for all it got at that pace lets the next send twice as many."""
+    sent: list[list[int]] = []
+    fits = 3
+
+    async def send(items: Sequence[int]) -> list[int]:
+        sent.append(list(items))
+        return [n * 10 for n in items[:fits]]
+
+    paced = Paced()
+    assert await paced.send(send, list(range(10))) == [n * 10 for n in range(10)]
+    assert sent == [list(range(10)), [3, 4, 5, 6], [6, 7, 8, 9], [9]]
+    sent.clear()
+    fits = 100  # the server is faster now: the pace grows again
+    assert await paced.send(send, list(range(20))) == [n * 10 for n in range(20)]
+    assert sent == [[0, 1, 2, 3], [4, 5, 6, 7, 8, 9, 10, 11], list(range(12, 20))]
+    assert await paced.send(send, []) == []
+
+    async def answers_none(items: Sequence[int]) -> list[int]:
+        return []
+
+    with pytest.raises(ServerError):
+        await Paced().send(answers_none, [1])

@@ -242,7 +242,8 @@ async def test_enqueue_many_goes_in_chunks(redis: aioredis.Redis, queue_name: st
     await warm(redis, "enqueue")
     before = await script_calls(redis)
     ids = await queue.enqueue_many(range(2500), task_ids=[f"t{i}" for i in range(2500)])
-    assert await script_calls(redis) - before == 5  # chunks of 500
+    # Chunks of 500, each in more calls when it outlasts a call's time (test_budget.py).
+    assert await script_calls(redis) - before >= 5
     assert ids == [f"t{i}" for i in range(2500)]
     assert (await queue.stats()).pending == 2500
     # Again with the same ids (a retry after a failure midway): nothing is added twice.

@@ -13,10 +13,45 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["Coalescer"]
+from .errors import ServerError
+
+__all__ = ["Coalescer", "Paced"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+class Paced:
+    """Sends batches through script calls that may stop before the end of what they got.
+
+    A script that works through a batch stops when its time is up
+    (scripts/includes/budget.lua) and answers for the first items only; the
+    rest go in the next calls. What the last calls had time for is kept, so
+    that a call is sent about as many items as it will take (a little more,
+    to fill it): items sent again are parsed again by Redis. Each call
+    answers for at least one.
+    """
+
+    def __init__(self) -> None:
+        self._size = 0  # items to send in one call; 0: not known, all of them
+
+    async def send(
+        self, send: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]], items: Sequence[Item]
+    ) -> list[Result]:
+        """A result for each of ``items``, from as many calls of ``send`` as it takes."""
+        results: list[Result] = []
+        while len(results) < len(items):
+            rest = len(items) - len(results)
+            size = min(rest, self._size or rest)
+            answered = await send(items[len(results) : len(results) + size])
+            if not answered:
+                raise ServerError(f"a script answered for none of {size} items")
+            if len(answered) < size:  # out of its time: about this many fit in a call
+                self._size = len(answered) + len(answered) // 4 + 1
+            elif size == self._size:  # all answered at the pace kept: it may be faster now
+                self._size = 2 * size
+            results += answered
+        return results
 
 
 class Coalescer(Generic[Item, Result]):

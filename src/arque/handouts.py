@@ -39,6 +39,10 @@ class CancelSafe:
         """
         return await self._guard(self._scripts.call_after(first, name, args))
 
+    def give_back(self, reply: Any) -> None:
+        """Hand a reply's tasks to ``on_lost``: its caller will not take them after all."""
+        self._on_lost(reply)
+
     async def _guard(self, call: Awaitable[Any]) -> Any:
         running = asyncio.ensure_future(call)
         try:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from . import progress, records, tracing
-from .batching import Coalescer
+from .batching import Coalescer, Paced
 from .cancel import Cancelled, cancel
 from .dead_letters import DeadLetters, FailedPage
 from .durability import Durability
@@ -206,6 +207,8 @@ class Arque:
         # Concurrent enqueues and releases share round trips (see batching.py).
         self._enqueues: Coalescer[list[str | bytes | int], int] = Coalescer(self._send_enqueues)
         self._releases: Coalescer[tuple[str, str | bytes], bool] = Coalescer(self._send_releases)
+        # How many tasks one call of each batch script has time for (batching.py).
+        self._enqueue_pace, self._release_pace = Paced(), Paced()
         self._run_sweep = False
         self._hand_backs: set[asyncio.Future[None]] = set()
         # Dequeue calls: a cancelled caller's hand-outs are given back, not left to leases.
@@ -330,6 +333,10 @@ class Arque:
     async def _send_enqueues(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
         if len(tasks) == 1 and _is_plain(tasks[0]):
             return [int(await self._scripts.call("enqueue_one", tasks[0][:3]))]
+        return await self._enqueue_pace.send(self._send_enqueue_script, tasks)
+
+    async def _send_enqueue_script(self, tasks: Sequence[list[str | bytes | int]]) -> list[int]:
+        """The flags of the first tasks (all that ``enqueue.lua`` had time for)."""
         # Traced tasks carry an eighth argument, their trace context (mode 2).
         traced = any(len(task_args) > 7 for task_args in tasks)
         args: list[str | bytes | int] = [len(tasks), 2 if traced else 0]
@@ -348,8 +355,9 @@ class Arque:
 
         Every task is checked first: if one is bad, nothing is written. Then
         they go in chunks of up to 500 tasks (and 4 MiB of payload), one
-        script call each, so a large batch never blocks Redis for long. Each
-        chunk is atomic, the batch is not: if Redis fails midway, the chunks
+        script call each, and a call stops after 0.5 ms of the server's time
+        (the rest of its chunk follows in the next), so a large batch never
+        blocks Redis for long. Each call is atomic, the batch is not: if Redis fails midway, the chunks
         sent before stay enqueued. With ``task_ids`` given, calling again is
         safe (live ids are left as they are). ``priority`` and ``group`` apply
         to every task.
@@ -367,15 +375,22 @@ class Arque:
             while unsent:
                 refused = []
                 for chunk in _chunks(unsent):
-                    # One timing (and priority, group) for the whole chunk: sent once, two
-                    # arguments per task (three traced).
-                    args: list[str | bytes | int] = [len(chunk), 3 if traced else 1, *timing]
-                    for task_args in chunk:
-                        args += task_args
-                    added = await self._scripts.call("enqueue", args)
+                    added = await self._enqueue_pace.send(
+                        functools.partial(self._send_chunk, timing, traced), chunk)
                     refused += [task_args for task_args, new in zip(chunk, added) if not new]
                 unsent = [] if task_ids is not None else _draw_again(refused)
         return [str(task_args[0]) for task_args in checked]
+
+    async def _send_chunk(
+        self, timing: tuple[int | str, ...], traced: bool, chunk: Sequence[list[str | bytes | int]]
+    ) -> list[int]:
+        """The flags of the chunk's first tasks (all that ``enqueue.lua`` had time for)."""
+        # One timing (and priority, group) for the whole chunk: sent once, two arguments
+        # per task (three traced).
+        args: list[str | bytes | int] = [len(chunk), 3 if traced else 1, *timing]
+        for task_args in chunk:
+            args += task_args
+        return [int(flag) for flag in await self._scripts.call("enqueue", args)]
 
     def enqueue_sync(
         self, task: Any, task_id: str | None = None, task_timeout: float | None = None,
@@ -417,7 +432,10 @@ class Arque:
     async def dequeue_many(
         self, max_tasks: int, timeout: float | None = None
     ) -> list[tuple[TaskId, Any]]:
-        """Take up to ``max_tasks`` ready tasks in one round trip.
+        """Take up to ``max_tasks`` ready tasks in one round trip, or a few for a large batch.
+
+        A script call stops after 0.5 ms of the server's time; while tasks are
+        left ready, more calls follow at once until ``max_tasks`` are taken.
 
         Waits while none is ready or ``working_limit`` is reached (forever
         without a timeout); returns ``[]`` when the timeout passed. Undecodable
@@ -457,7 +475,7 @@ class Arque:
 
     def _hand_back_reply(self, reply: Any) -> None:
         """A dequeue's caller was cancelled after its script ran: hand back what it took."""
-        if int(reply[0]) == 1:
+        if int(reply[0]) in (1, 3):  # 3: handed out, out of its time (wakeups.py)
             self._hand_back([task_id for task_id, _ in self._hand_outs(reply)])
 
     def _hand_back(self, task_ids: list[TaskId]) -> None:
@@ -535,7 +553,7 @@ class Arque:
     async def release_many(
         self, task_ids: Sequence[str], results: Sequence[Any] | None = None
     ) -> list[bool]:
-        """Release many tasks in one round trip; per task, whether it was applied.
+        """Release many tasks in one round trip (more past 0.5 ms of server time); per task, whether it was applied.
 
         ``results`` (one per task) are kept as ``release`` keeps one.
         """
@@ -546,19 +564,21 @@ class Arque:
             [(t, self._encode_result(t, r)) for t, r in zip(task_ids, values)])
 
     async def _send_releases(self, releases: Sequence[tuple[str, str | bytes]]) -> list[bool]:
-        if not releases:
-            return []
-        own = self._own
-        args: list[str | bytes | int] = [own.redis_value("result_ttl"), own.max_failed,
-                                         own.max_results]
-        for task_id, result in releases:
-            args += [task_id, _token(task_id), result]
-        done = [bool(flag) for flag in await self._scripts.call("release", args)]
+        done = await self._release_pace.send(self._send_release_script, releases)
         for (task_id, _), ok in zip(releases, done):
             if not ok:
                 logger.warning("release of %s refused: not working, or a stale hand-out",
                                printable(task_id))
         return done
+
+    async def _send_release_script(self, releases: Sequence[tuple[str, str | bytes]]) -> list[bool]:
+        """The outcome of the first releases (all that ``release.lua`` had time for)."""
+        own = self._own
+        args: list[str | bytes | int] = [own.redis_value("result_ttl"), own.max_failed,
+                                         own.max_results]
+        for task_id, result in releases:
+            args += [task_id, _token(task_id), result]
+        return [bool(flag) for flag in await self._scripts.call("release", args)]
 
     async def requeue(
         self, task_id: str, delay: float | None = None, *, error: str | None = None,

@@ -22,7 +22,6 @@ from typing import Any
 
 from .errors import REDIS_ERRORS
 from .handouts import CancelSafe
-from .scripts import Scripts
 
 __all__ = ["BLOCK_CAP", "Waiting", "block_cap"]
 
@@ -36,6 +35,8 @@ _SHORT_US = 2000
 # 1 ms after its time. Set this much before, it fires about on time; the reply it
 # counts from came after the script read the clock, and the ZADD takes its way.
 _WAKE_LEAD = 0.0008
+# A dequeue's status: tasks handed out, but it ran out of its time with more ready.
+_OUT_OF_TIME = 3
 # Below this (seconds) a block is not sent: BZPOPMIN would round it to 0, "forever".
 _MIN_BLOCK = 0.002
 
@@ -44,7 +45,7 @@ class Waiting:
     """How the consumers of one ``Arque`` wait: the gate and the time-keeper's timer."""
 
     def __init__(
-        self, redis: Any, scripts: Scripts | CancelSafe, marker: str, cap: float
+        self, redis: Any, scripts: CancelSafe, marker: str, cap: float
     ) -> None:
         self._redis = redis
         self._scripts = scripts
@@ -74,10 +75,9 @@ class Waiting:
             reply = await self._scripts.call("dequeue", args)
             answered = loop.time()
         while True:
-            status, wait_us = int(reply[0]), int(reply[1])
-            # One task left ready is the wake-up's, passed on to a blocked consumer.
-            self._idle = status == 0 or (status == 1 and int(reply[3]) <= 1)
-            self._keep_time(wait_us, int(reply[2]) == 1, answered)
+            status, wait_us = self._heed(reply, answered)
+            if status == _OUT_OF_TIME:
+                return 1, await self._rest(args, reply)
             if status == 1 or (status == 2 and not overloaded_waits):
                 return status, reply
             remaining = None if deadline is None else deadline - loop.time()
@@ -118,6 +118,36 @@ class Waiting:
             return reply, loop.time()
         finally:
             gate.release()
+
+    def _heed(self, reply: Any, answered: float) -> tuple[int, int]:
+        """What a dequeue reply says of waiting and time-keeping: ``(status, wait_us)``."""
+        status, wait_us = int(reply[0]), int(reply[1])
+        # One task left ready is the wake-up's, passed on to a blocked consumer.
+        self._idle = status == 0 or (status in (1, _OUT_OF_TIME) and int(reply[3]) <= 1)
+        self._keep_time(wait_us, int(reply[2]) == 1, answered)
+        return status, wait_us
+
+    async def _rest(self, args: list[int], reply: Any) -> list[Any]:
+        """The rest of a dequeue that ran out of its time (status 3) with more ready.
+
+        More calls follow at once, each for what is still wanted, until one
+        ends for another reason; their hand-outs come back as one reply.
+        Cancelled meanwhile, the caller's hand-outs so far are given back; a
+        follow-up that fails leaves the caller what it has.
+        """
+        loop = asyncio.get_running_loop()
+        handed = list(reply[4:])
+        try:
+            while int(reply[0]) == _OUT_OF_TIME and len(handed) // 8 < args[0]:
+                reply = await self._scripts.call("dequeue", [args[0] - len(handed) // 8, *args[1:]])
+                if self._heed(reply, loop.time())[0] in (1, _OUT_OF_TIME):
+                    handed += reply[4:]
+        except asyncio.CancelledError:
+            self._scripts.give_back([1, -1, 0, 0, *handed])
+            raise
+        except REDIS_ERRORS as exc:
+            logger.debug("a follow-up dequeue failed (%r): %d tasks taken", exc, len(handed) // 8)
+        return [1, *reply[1:4], *handed]
 
     def _keep_time(self, wait_us: int, keeper: bool, answered: float) -> None:
         """Arm this instance's timer when the script made its caller the time-keeper.

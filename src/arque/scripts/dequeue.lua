@@ -40,7 +40,9 @@
 --                        ARGV[5..9] may be left out: no limit, windows of 1 s)
 -- returns {status, wait_us, keeper, ready, then 8 per task: id, token, record, attempt,
 --   deadline_ms, waited_ms, trace, lease_ms} (needs Redis >= 6.2: RPOP with a count)
---   status 0: nothing ready; 1: tasks handed out; 2: held back by a limit: working_limit,
+--   status 0: nothing ready; 1: tasks handed out; 3: tasks handed out, but fewer than
+--            max_tasks: the call ran out of its time (includes/budget.lua) with more
+--            ready, so the caller may call again at once for the rest; 2: held back by a limit: working_limit,
 --            rate_limit, or ready tasks left only in groups at group_limit or with a full
 --            group_rate_limit window
 --   wait_us: microseconds until the next delayed task is due or, held back by a rate
@@ -84,6 +86,7 @@
 --@include queue_config
 --@include ready_since
 --@include grant_timer
+--@include budget
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[15]
 local S = sched_keys(19)
@@ -213,10 +216,15 @@ local out = {1, -1, 0, 0}
 -- chunk is read and written with one command per key.
 -- Exhausted or broken tasks found on the way are dead-lettered, at most
 -- DEAD_BUDGET per call, so a backlog of them is cleared over several calls.
+-- The first chunk is small; after each, the clock says how many more fit in
+-- the call's time (includes/budget.lua) at the pace of the last chunk, and the
+-- next chunk is that many at most.
 local DEAD_BUDGET = 100
-local left, dead = max_tasks, 0
+local left, dead, chunk, out_of_time = max_tasks, 0, 32, false
+local started = clock_us(time)
+local chunk_started = started
 while left > 0 and dead < DEAD_BUDGET do
-  local asked = math.min(left, 500, DEAD_BUDGET - dead)
+  local asked = math.min(left, chunk, DEAD_BUDGET - dead)
   local ids = pick(asked)
   if #ids == 0 then break end
   local raws = redis.call('HMGET', tasks, unpack(ids))
@@ -258,11 +266,19 @@ while left > 0 and dead < DEAD_BUDGET do
     redis.call('HSET', leases, unpack(leased))
     redis.call('ZADD', working, unpack(deadlines))
   end
-  if #ids < asked then break end
+  if #ids < asked or left == 0 or dead >= DEAD_BUDGET then break end
+  local clock = clock_us()
+  local pace = math.max(clock - chunk_started, 1) / #ids
+  chunk = math.min(math.floor((BUDGET_US - (clock - started)) / pace), 500)
+  chunk_started = clock
+  if chunk < 1 then
+    out_of_time = true
+    break
+  end
 end
 
 if rate > 0 and #out > 4 then redis.call('PEXPIRE', S.starts, window) end
-if #out == 4 and (budget_spent or dead >= DEAD_BUDGET) and any_ready(pending, S) then
+if #out == 4 and (budget_spent or out_of_time or dead >= DEAD_BUDGET) and any_ready(pending, S) then
   -- Out of budget with more to look at: the caller (or another consumer) goes on.
   wake(marker)
   return {0, 0, 0, ready_count()}
@@ -286,6 +302,7 @@ if #out == 4 then
   out[1] = held and 2 or 0
   return out
 end
+if out_of_time and out[4] > 0 then out[1] = 3 end
 -- Others are still ready (any_ready): pass the wake-up on to the next idle consumer.
 if queued > 0 or prioritized > 0 or redis.call('EXISTS', S.groups) == 1 then
   if working_limit == 0 or redis.call('ZCARD', working) < working_limit then wake(marker) end

@@ -22,9 +22,12 @@
 --         priority (an integer in -1000..1000, higher first), group ('': none)][, trace]
 --                   (trace: a W3C traceparent[|tracestate], kept in the metadata as 'tc';
 --                   '' for none; the caller has checked it needs no JSON escaping)
--- returns a list with, per task, 1 if it was added, 0 if its id was live
+-- returns a list with, per task, 1 if it was added, 0 if its id was live; a call
+--   that runs out of its time (includes/budget.lua) answers for the first tasks only,
+--   and the caller sends the others again
 --@include now_ms
 --@include record
+--@include budget
 local pending, delayed, tasks, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 local count, mode = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -55,7 +58,8 @@ local function due_at(now, delay, at)
   return -1
 end
 
-local now = now_ms()
+local now, time = now_ms()
+local started = clock_us(time)
 
 --@include ensure_types
 --@include wake
@@ -78,6 +82,9 @@ local function flush()
   if #records > 0 then redis.call('HSET', tasks, unpack(records)) end
   ready_ids, records = {}, {}
 end
+-- The clock is read (after the writes so far) every 16 tasks, or sooner after
+-- large payloads: a task weighs 1 plus one per 16 KiB of its payload.
+local weight = 0
 
 for i = 0, count - 1 do
   local id, payload, timeout, delay, at, priority, group, trace = task(i)
@@ -115,7 +122,13 @@ for i = 0, count - 1 do
     records[#records + 1] = id
     records[#records + 1] = join_record(meta, payload)
     added[#added + 1] = 1
-    if #records >= 1000 then flush() end
+    weight = weight + math.floor(#payload / 16384)
+  end
+  weight = weight + 1
+  if weight >= 16 and i < count - 1 then
+    weight = 0
+    flush()
+    if clock_us() - started >= BUDGET_US then break end
   end
 end
 flush()

@@ -37,7 +37,9 @@
 --                        (ARGV[1..3]: the caller's, used where the config stores none)
 -- ARGV[n], ARGV[n+1], ARGV[n+2]  (from ARGV[4]) task_id, token ('' acts on the current hand-out),
 --                        result (the encoded return value; '': none given, nothing kept)
--- returns a list with, per task, 1 if released, 0 if refused
+-- returns a list with, per task, 1 if released, 0 if refused; a call that runs out of
+--   its time (includes/budget.lua) answers for the first tasks only, and the caller
+--   sends the others again
 --@include now_ms
 --@include record
 --@include handed_out
@@ -59,10 +61,12 @@
 --@include free_group_slots
 --@include meta_group
 --@include any_ready
+--@include budget
 local working, leases, tasks = KEYS[1], KEYS[2], KEYS[3]
 local pending, marker, failed = KEYS[4], KEYS[5], KEYS[6]
 local results, results_due = KEYS[17], KEYS[18]
 local S = sched_keys(19)
+local started = clock_us()
 -- The keys that usually exist first, dead letters and a task's life last (ensure_types).
 local err = ensure_types({working, 'zset', leases, 'hash', tasks, 'hash', marker, 'zset',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset', S.group_waits, 'zset',
@@ -88,7 +92,9 @@ if grouped then
   for i = 4, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
   if #ids > 0 then raws = redis.call('HMGET', tasks, unpack(ids)) end
 end
+-- The clock is read every 8 tasks.
 for i = 4, #ARGV, 3 do
+  if i > 4 and (i - 4) % 24 == 0 and clock_us() - started >= BUDGET_US then break end
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if not holds_lease(leases, id, token) then
     out[#out + 1] = 0

@@ -1,0 +1,157 @@
+"""A batch that outlasts one script call's time goes in more calls, and nothing is lost.
+
+Each script that works through a batch (enqueue, dequeue, release) stops
+once it has used its time (scripts/includes/budget.lua, 0.5 ms of the
+server's clock) and answers for what it did; the client sends the rest.
+The batches here take several milliseconds of Redis work in one call, so
+they must go in several, on any machine. Every call is read from SLOWLOG
+(threshold 0, the script named by its SHA): how many there were and how
+long the longest ran. The bound on that is generous (a loaded two-core
+machine); benchmarks/many_processes.py measures the real figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from arque import Arque
+from arque.scripts import sha1
+from arque.testing import RedisServer
+
+# A call that did its whole batch here runs 5-60 ms; a bounded one about 0.5 ms,
+# stretched by a loaded machine.
+SLOWEST_US = 10_000
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def client(server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    async with aioredis.Redis.from_url(server.url) as client:
+        await client.flushall()
+        await client.config_set("slowlog-log-slower-than", 0)
+        await client.config_set("slowlog-max-len", 100_000)
+        yield client
+
+
+class Calls:
+    """The calls of one script since the last ``reset``, from SLOWLOG."""
+
+    def __init__(self, client: aioredis.Redis, script: str) -> None:
+        self._client = client
+        self._sha = sha1(script).encode()
+
+    async def reset(self) -> None:
+        await self._client.slowlog_reset()
+
+    async def durations(self) -> list[int]:
+        log = await self._client.slowlog_get(100_000)
+        return [int(e["duration"]) for e in log
+                if e["command"].split()[:2] == [b"EVALSHA", self._sha]]
+
+
+async def test_a_large_enqueue_many_goes_in_calls_of_bounded_time(client: aioredis.Redis) -> None:
+    queue = Arque(client, queue="big-enqueue")
+    await queue.enqueue("warm-up")  # the scripts are loaded, the connection open
+    await queue.enqueue_many(["warm-up"] * 2)
+    await client.flushall()
+    calls = Calls(client, "enqueue")
+    await calls.reset()
+    # One chunk of enqueue_many (under 500 tasks and 4 MiB): 3.2 MiB to copy and store.
+    pad = "x" * 8_000
+    ids = await queue.enqueue_many([{"n": n, "pad": pad} for n in range(400)])
+    durations = await calls.durations()
+    assert len(durations) > 1, f"one call did the whole chunk: {durations}"
+    assert max(durations) < SLOWEST_US, durations
+    # Every task once, in order, each with its payload.
+    pending = [i.decode() for i in reversed(await client.lrange(queue.keys.pending, 0, -1))]
+    assert pending == ids and len(set(ids)) == 400
+    taken = await queue.dequeue_many(400)
+    assert [str(t) for t, _ in taken] == ids
+    assert [data["n"] for _, data in taken] == list(range(400))
+
+
+async def test_a_large_batch_of_lone_enqueues_goes_in_calls_of_bounded_time(
+    client: aioredis.Redis,
+) -> None:
+    """Concurrent enqueues share one call (batching.py): that call is bounded too."""
+    queue = Arque(client, queue="big-coalesced")
+    await queue.enqueue_many(["warm-up"] * 2)
+    await client.flushall()
+    calls = Calls(client, "enqueue")
+    await calls.reset()
+    pad = "y" * 8_000
+    ids = await asyncio.gather(*(queue.enqueue({"n": n, "pad": pad}, delay=60) for n in range(400)))
+    assert len(set(ids)) == 400 and (await queue.stats()).delayed == 400
+    durations = await calls.durations()
+    assert len(durations) > 2, f"the batch went in one call: {durations}"
+    assert max(durations) < SLOWEST_US, durations
+
+
+async def test_a_large_dequeue_many_is_taken_in_calls_of_bounded_time(client: aioredis.Redis) -> None:
+    queue = Arque(client, queue="big-dequeue", working_limit=0)
+    ids = await queue.enqueue_many(range(3_000))
+    calls = Calls(client, "dequeue")
+    await calls.reset()
+    taken = await queue.dequeue_many(3_000)
+    # All of them (what was asked and is ready), in order, each once.
+    assert [str(t) for t, _ in taken] == ids
+    assert [data for _, data in taken] == list(range(3_000))
+    durations = await calls.durations()
+    assert len(durations) > 2, f"the batch went in one call: {durations}"
+    assert max(durations) < SLOWEST_US, durations
+    stats = await queue.stats()
+    assert (stats.pending, stats.working) == (0, 3_000)
+
+
+async def test_a_large_release_many_goes_in_calls_of_bounded_time(client: aioredis.Redis) -> None:
+    queue = Arque(client, queue="big-release", result_ttl=60, working_limit=0)
+    await queue.enqueue_many(range(3_000))
+    taken = await queue.dequeue_many(3_000)
+    calls = Calls(client, "release")
+    await calls.reset()
+    done = await queue.release_many([t for t, _ in taken], [n * 2 for _, n in taken])
+    assert done == [True] * 3_000
+    durations = await calls.durations()
+    assert len(durations) > 2, f"the batch went in one call: {durations}"
+    assert max(durations) < SLOWEST_US, durations
+    stats = await queue.stats()
+    assert (stats.pending, stats.working, stats.failed) == (0, 0, 0)
+    assert await queue.result(taken[-1][0]) == 2 * 2_999
+    assert await client.hlen(queue.keys.results) == 3_000
+
+
+async def test_a_dequeue_many_cancelled_between_its_calls_gives_every_task_back(
+    server: RedisServer, client: aioredis.Redis,
+) -> None:
+    """Cancelled after some of its calls ran, none of what they took waits for a lease."""
+    queue = Arque(client, queue="big-cancelled", task_timeout=600, working_limit=0)
+    ids = await queue.enqueue_many(range(8_000))
+    calls = Calls(client, "dequeue")
+    await calls.reset()
+    taking = asyncio.ensure_future(queue.dequeue_many(8_000))
+    async with aioredis.Redis.from_url(server.url) as watcher:
+        while len(await Calls(watcher, "dequeue").durations()) < 3 and not taking.done():
+            await asyncio.sleep(0)
+    assert not taking.done(), "the batch was taken before the test could cancel it"
+    taking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await taking
+    # Given back unused: pending again, no attempt counted.
+    for _ in range(600):
+        stats = await queue.stats()
+        if stats.working == 0 and stats.pending == 8_000:
+            break
+        await asyncio.sleep(0.05)
+    assert (stats.pending, stats.working, stats.failed) == (8_000, 0, 0)
+    taken = await queue.dequeue_many(8_000)
+    assert sorted(str(t) for t, _ in taken) == sorted(ids)
+    assert {t.attempt for t, _ in taken} == {1}
