@@ -155,3 +155,25 @@ async def test_a_dequeue_many_cancelled_between_its_calls_gives_every_task_back(
     taken = await queue.dequeue_many(8_000)
     assert sorted(str(t) for t, _ in taken) == sorted(ids)
     assert {t.attempt for t, _ in taken} == {1}
+
+
+async def test_a_dequeue_many_whose_follow_up_fails_keeps_what_it_took(
+    server: RedisServer, client: aioredis.Redis,
+) -> None:
+    """A follow-up call that fails (here: a key of the queue turned to the wrong type
+    meanwhile) leaves the caller the tasks the calls before it took: they are its own."""
+    queue = Arque(client, queue="big-broken", task_timeout=600, working_limit=0)
+    await queue.enqueue_many(range(8_000))
+    calls = Calls(client, "dequeue")
+    await calls.reset()
+    taking = asyncio.ensure_future(queue.dequeue_many(8_000))
+    async with aioredis.Redis.from_url(server.url) as watcher:
+        while len(await Calls(watcher, "dequeue").durations()) < 2 and not taking.done():
+            await asyncio.sleep(0)
+        await watcher.set(queue.keys.cancelling, "not a set")
+    taken = await taking
+    await client.delete(queue.keys.cancelling)
+    assert 0 < len(taken) < 8_000, "the batch was taken before the test could break it"
+    stats = await queue.stats()
+    assert (stats.working, stats.pending) == (len(taken), 8_000 - len(taken))
+    assert await queue.release_many([t for t, _ in taken]) == [True] * len(taken)

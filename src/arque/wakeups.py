@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import Any
 
-from .errors import REDIS_ERRORS
+from .errors import REDIS_ERRORS, ArqueError
 from .handouts import CancelSafe
 
 __all__ = ["BLOCK_CAP", "Waiting", "block_cap"]
@@ -145,8 +145,9 @@ class Waiting:
         except asyncio.CancelledError:
             self._scripts.give_back([1, -1, 0, 0, *handed])
             raise
-        except REDIS_ERRORS as exc:
-            logger.debug("a follow-up dequeue failed (%r): %d tasks taken", exc, len(handed) // 8)
+        except (ArqueError, *REDIS_ERRORS) as exc:  # the next call meets it, if it lasts
+            logger.warning("a follow-up dequeue failed (%r); the %d tasks taken before it are "
+                           "handed out", exc, len(handed) // 8)
         return [1, *reply[1:4], *handed]
 
     def _keep_time(self, wait_us: int, keeper: bool, answered: float) -> None:
