@@ -13,7 +13,9 @@ machine); benchmarks/many_processes.py measures the real figures.
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -23,8 +25,9 @@ from arque.scripts import sha1
 from arque.testing import RedisServer
 
 # A call that did its whole batch here runs 5-60 ms; a bounded one about 0.5 ms,
-# stretched by a loaded machine.
-SLOWEST_US = 10_000
+# stretched by a loaded machine. SLOWLOG counts wall time, so a call the OS paused
+# may pass any bound: the median of a batch's calls is held to it, not the slowest.
+MEDIAN_US = 5_000
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,12 @@ class Calls:
                 if e["command"].split()[:2] == [b"EVALSHA", self._sha]]
 
 
+def _in_bounded_calls(durations: list[int], more_than: int) -> None:
+    """The batch went in more than ``more_than`` calls, each stopped in time."""
+    assert len(durations) > more_than, f"too few calls for the batch: {durations}"
+    assert statistics.median(durations) < MEDIAN_US, durations
+
+
 async def test_a_large_enqueue_many_goes_in_calls_of_bounded_time(client: aioredis.Redis) -> None:
     queue = Arque(client, queue="big-enqueue")
     await queue.enqueue("warm-up")  # the scripts are loaded, the connection open
@@ -68,11 +77,10 @@ async def test_a_large_enqueue_many_goes_in_calls_of_bounded_time(client: aiored
     # One chunk of enqueue_many (under 500 tasks and 4 MiB): 3.2 MiB to copy and store.
     pad = "x" * 8_000
     ids = await queue.enqueue_many([{"n": n, "pad": pad} for n in range(400)])
-    durations = await calls.durations()
-    assert len(durations) > 1, f"one call did the whole chunk: {durations}"
-    assert max(durations) < SLOWEST_US, durations
+    _in_bounded_calls(await calls.durations(), more_than=1)
     # Every task once, in order, each with its payload.
-    pending = [i.decode() for i in reversed(await client.lrange(queue.keys.pending, 0, -1))]
+    listed = reversed(await client.lrange(queue.keys.pending, 0, -1))
+    pending = [i.decode() if isinstance(i, bytes) else i for i in listed]
     assert pending == ids and len(set(ids)) == 400
     taken = await queue.dequeue_many(400)
     assert [str(t) for t, _ in taken] == ids
@@ -91,9 +99,7 @@ async def test_a_large_batch_of_lone_enqueues_goes_in_calls_of_bounded_time(
     pad = "y" * 8_000
     ids = await asyncio.gather(*(queue.enqueue({"n": n, "pad": pad}, delay=60) for n in range(400)))
     assert len(set(ids)) == 400 and (await queue.stats()).delayed == 400
-    durations = await calls.durations()
-    assert len(durations) > 2, f"the batch went in one call: {durations}"
-    assert max(durations) < SLOWEST_US, durations
+    _in_bounded_calls(await calls.durations(), more_than=2)
 
 
 async def test_a_large_dequeue_many_is_taken_in_calls_of_bounded_time(client: aioredis.Redis) -> None:
@@ -105,9 +111,7 @@ async def test_a_large_dequeue_many_is_taken_in_calls_of_bounded_time(client: ai
     # All of them (what was asked and is ready), in order, each once.
     assert [str(t) for t, _ in taken] == ids
     assert [data for _, data in taken] == list(range(3_000))
-    durations = await calls.durations()
-    assert len(durations) > 2, f"the batch went in one call: {durations}"
-    assert max(durations) < SLOWEST_US, durations
+    _in_bounded_calls(await calls.durations(), more_than=2)
     stats = await queue.stats()
     assert (stats.pending, stats.working) == (0, 3_000)
 
@@ -120,13 +124,27 @@ async def test_a_large_release_many_goes_in_calls_of_bounded_time(client: aiored
     await calls.reset()
     done = await queue.release_many([t for t, _ in taken], [n * 2 for _, n in taken])
     assert done == [True] * 3_000
-    durations = await calls.durations()
-    assert len(durations) > 2, f"the batch went in one call: {durations}"
-    assert max(durations) < SLOWEST_US, durations
+    _in_bounded_calls(await calls.durations(), more_than=2)
     stats = await queue.stats()
     assert (stats.pending, stats.working, stats.failed) == (0, 0, 0)
     assert await queue.result(taken[-1][0]) == 2 * 2_999
     assert await client.hlen(queue.keys.results) == 3_000
+
+
+async def _taking_mid_batch(
+    server: RedisServer, queue: Arque, tasks: int,
+) -> tuple[list[str], asyncio.Future[Any]]:
+    """The ids of ``tasks`` enqueued, and a ``dequeue_many`` of all of them under way:
+    returned once two of its script calls ran (the watcher reads SLOWLOG meanwhile)."""
+    ids = await queue.enqueue_many(range(tasks))
+    async with aioredis.Redis.from_url(server.url) as watcher:
+        calls = Calls(watcher, "dequeue")
+        await calls.reset()
+        taking = asyncio.ensure_future(queue.dequeue_many(tasks))
+        while len(await calls.durations()) < 2 and not taking.done():
+            await asyncio.sleep(0)
+    assert not taking.done(), "the batch was taken before the test could step in"
+    return ids, taking
 
 
 async def test_a_dequeue_many_cancelled_between_its_calls_gives_every_task_back(
@@ -134,14 +152,7 @@ async def test_a_dequeue_many_cancelled_between_its_calls_gives_every_task_back(
 ) -> None:
     """Cancelled after some of its calls ran, none of what they took waits for a lease."""
     queue = Arque(client, queue="big-cancelled", task_timeout=600, working_limit=0)
-    ids = await queue.enqueue_many(range(8_000))
-    calls = Calls(client, "dequeue")
-    await calls.reset()
-    taking = asyncio.ensure_future(queue.dequeue_many(8_000))
-    async with aioredis.Redis.from_url(server.url) as watcher:
-        while len(await Calls(watcher, "dequeue").durations()) < 3 and not taking.done():
-            await asyncio.sleep(0)
-    assert not taking.done(), "the batch was taken before the test could cancel it"
+    ids, taking = await _taking_mid_batch(server, queue, 8_000)
     taking.cancel()
     with pytest.raises(asyncio.CancelledError):
         await taking
@@ -163,14 +174,8 @@ async def test_a_dequeue_many_whose_follow_up_fails_keeps_what_it_took(
     """A follow-up call that fails (here: a key of the queue turned to the wrong type
     meanwhile) leaves the caller the tasks the calls before it took: they are its own."""
     queue = Arque(client, queue="big-broken", task_timeout=600, working_limit=0)
-    await queue.enqueue_many(range(8_000))
-    calls = Calls(client, "dequeue")
-    await calls.reset()
-    taking = asyncio.ensure_future(queue.dequeue_many(8_000))
-    async with aioredis.Redis.from_url(server.url) as watcher:
-        while len(await Calls(watcher, "dequeue").durations()) < 2 and not taking.done():
-            await asyncio.sleep(0)
-        await watcher.set(queue.keys.cancelling, "not a set")
+    _, taking = await _taking_mid_batch(server, queue, 8_000)
+    await client.set(queue.keys.cancelling, "not a set")
     taken = await taking
     await client.delete(queue.keys.cancelling)
     assert 0 < len(taken) < 8_000, "the batch was taken before the test could break it"
