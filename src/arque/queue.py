@@ -357,8 +357,8 @@ class Arque:
         they go in chunks of up to 500 tasks (and 4 MiB of payload), one
         script call each, and a call stops after 0.5 ms of the server's time
         (the rest of its chunk follows in the next), so a large batch never
-        blocks Redis for long. Each call is atomic, the batch is not: if Redis fails midway, the chunks
-        sent before stay enqueued. With ``task_ids`` given, calling again is
+        blocks Redis for long. Each call is atomic, the batch is not: if Redis
+        fails midway, the tasks sent before stay enqueued. With ``task_ids`` given, calling again is
         safe (live ids are left as they are). ``priority`` and ``group`` apply
         to every task.
         """
@@ -553,7 +553,9 @@ class Arque:
     async def release_many(
         self, task_ids: Sequence[str], results: Sequence[Any] | None = None
     ) -> list[bool]:
-        """Release many tasks in one round trip (more past 0.5 ms of server time); per task, whether it was applied.
+        """Release many tasks; per task, whether it was applied.
+
+        One round trip, more for a batch over 0.5 ms of the server's time.
 
         ``results`` (one per task) are kept as ``release`` keeps one.
         """
