@@ -70,11 +70,13 @@ class JsonSerializer:
             self._orjson: Any = None
         else:
             self._orjson = orjson
+        # Built once: json.dumps with arguments builds an encoder per call.
+        self._encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
     def dumps(self, obj: Any) -> str | bytes:
         if self._orjson is not None:
             return self._orjson.dumps(obj)  # type: ignore[no-any-return]
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+        return self._encode(obj)
 
     def loads(self, data: str | bytes) -> Any:
         if self._orjson is not None:
