@@ -194,6 +194,41 @@ async def test_one_round_trip_per_transition(quiet_server: RedisServer) -> None:
     assert marks == [0, 1, 3]
 
 
+
+async def _commands_run(client: aioredis.Redis) -> dict[str, int]:
+    """How many times each command ran since the last CONFIG RESETSTAT, scripts' own included."""
+    stats = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
+
+
+async def test_an_idle_consumers_wake_up_reads_little(quiet_server: RedisServer) -> None:
+    """The dequeue a wake-up runs (one task ready, no delay, priority, group or limit in
+    use) does not read the keys of those features: it found them absent at its start."""
+    client = aioredis.Redis.from_url(quiet_server.url)
+    queue = Arque(client, queue="lean")
+    try:
+        await queue.enqueue("warm-up")  # scripts loaded, connection open
+        task_id, _ = await queue.dequeue()
+        assert await queue.release(task_id)
+        consumer = asyncio.ensure_future(queue.dequeue())  # nothing ready: it blocks
+        await wait_until(lambda: _blocked_clients(client, 1))
+        await client.config_resetstat()
+        await queue.enqueue("x")
+        task_id, data = await asyncio.wait_for(consumer, WAKE_BOUND)
+        assert data == "x"
+        ran = await _commands_run(client)
+    finally:
+        await client.aclose()
+    # enqueue_one: TIME, HSETNX, LPUSH, ZADD. The dequeue: EXISTS and TYPE twice
+    # (ensure_types: pending and tasks), TIME, RPOP, HMGET (the record), HSET (the
+    # lease), ZADD (working) and LLEN (what is left ready).
+    for unused in ("zrangebyscore", "zrange", "zcard", "get", "set", "del"):
+        assert unused not in ran, sorted(ran.items())
+    inner = sum(n for name, n in ran.items()
+                if name not in ("evalsha", "bzpopmin", "info") and not name.startswith("config"))
+    assert inner <= 4 + 9, sorted(ran.items())
+
+
 # -- one wake-up per event ---------------------------------------------------------
 
 

@@ -90,8 +90,10 @@
 local pending, delayed, working, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local tasks, failed, marker, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[15]
 local S = sched_keys(19)
--- The keys that usually exist first, dead letters and a task's life last (ensure_types).
-local err = ensure_types({pending, 'list', working, 'zset', leases, 'hash', tasks, 'hash',
+-- The keys that usually exist first (an idle queue's two, its stored settings, then a
+-- busy queue's), dead letters and a task's life last (ensure_types).
+local err, present = ensure_types({pending, 'list', tasks, 'hash', KEYS[14], 'hash',
+  working, 'zset', leases, 'hash',
   marker, 'zset', delayed, 'zset', timer, 'string',
   S.prioritized, 'zset', S.grouped, 'zset', S.groups, 'zset',
   S.group_waits, 'zset', S.group_working, 'hash', S.seq, 'string', S.starts, 'zset',
@@ -104,22 +106,48 @@ local life = life_keys(16)
 
 local max_tasks = tonumber(ARGV[1])
 local working_limit, requeue_limit, max_failed, group_limit, rate, window, group_rate, group_window =
-  queue_config(KEYS[14], {'working_limit', 'requeue_limit', 'max_failed', 'group_limit', 'rate_limit',
+  queue_config(present[KEYS[14]] and KEYS[14], {'working_limit', 'requeue_limit', 'max_failed', 'group_limit', 'rate_limit',
   'rate_window', 'group_rate_limit', 'group_rate_window'},
   {ARGV[2], ARGV[3], ARGV[4], ARGV[5] or 0, ARGV[6] or 0, ARGV[7] or 1000, ARGV[8] or 0, ARGV[9] or 1000})
 local now, time = now_ms()
 
-promote_due(delayed, pending, S, tasks, now, math.max(max_tasks, 25))
-expire_windows(S, now, 100)
+-- A key found absent at the start is not read while nothing can have made it:
+-- an idle consumer's wake-up (one task ready, no feature in use) reads little.
+-- dequeue never adds to delayed (so to the timer it keeps), nor to group_waits
+-- and group_windows before it picks; only a promotion (and a group's turn,
+-- from group_waits) can make the prioritized, grouped and groups keys before.
+local promoted = present[delayed] and promote_due(delayed, pending, S, tasks, now, math.max(max_tasks, 25)) or 0
+if present[S.group_waits] or present[S.group_windows] then expire_windows(S, now, 100) end
+local unmade = promoted == 0 and not present[S.group_waits]
+-- Until the first pick: absent then, absent still (a pick may give a group its turn back).
+local absent = {groups = unmade and not present[S.groups],
+  prioritized = unmade and not present[S.prioritized]}
+-- No group in turn all along: none at the start, and no pick gave one its turn back.
+local turnless = absent.groups
+-- Absent all along: the pick only takes from these two.
+local never_prioritized = unmade and not present[S.prioritized]
+local never_grouped = unmade and not present[S.grouped]
+-- Nothing but a promotion makes seq; dequeue raises the marker only where it keeps it.
+local function drop_seq() if present[S.seq] or promoted > 0 then redis.call('DEL', S.seq) end end
+local function drop_marker() if present[marker] then redis.call('DEL', marker) end end
+-- grant_timer, knowing delayed and the timer key absent: no delayed task, no time kept.
+local function next_due(also)
+  if also == nil and not present[delayed] then
+    if present[timer] then redis.call('DEL', timer) end
+    return -1, 0
+  end
+  return grant_timer(delayed, timer, time, also)
+end
 -- How many are ready, all structures together (the reply's 'ready').
 local function ready_count()
-  return redis.call('LLEN', pending) + redis.call('ZCARD', S.prioritized) + redis.call('ZCARD', S.grouped)
+  return redis.call('LLEN', pending) + (never_prioritized and 0 or redis.call('ZCARD', S.prioritized))
+    + (never_grouped and 0 or redis.call('ZCARD', S.grouped))
 end
 
 if working_limit > 0 then
-  local free = working_limit - redis.call('ZCARD', working)
+  local free = working_limit - (present[working] and redis.call('ZCARD', working) or 0)
   if free <= 0 then
-    local wait, keeper = grant_timer(delayed, timer, time, nil)
+    local wait, keeper = next_due(nil)
     return {2, wait, keeper, ready_count()}
   end
   if free < max_tasks then max_tasks = free end
@@ -132,7 +160,7 @@ if rate > 0 then
     if any_ready(pending, S) then
       -- Held back until the oldest start leaves the window: one consumer keeps that time.
       local oldest = tonumber(redis.call('ZRANGE', S.starts, 0, 0, 'WITHSCORES')[2])
-      local wait, keeper = grant_timer(delayed, timer, time, oldest + window)
+      local wait, keeper = next_due(oldest + window)
       return {2, wait, keeper, ready_count()}
     end
     max_tasks = 0
@@ -153,7 +181,9 @@ local turns = {group_limit = group_limit, group_rate = group_rate, group_window 
 local TURN_BUDGET, looked, budget_spent = 1000, 0, false
 local function pick(n)
   local ids = {}
-  if redis.call('EXISTS', S.groups) == 1 then
+  local groups_absent = absent.groups
+  absent.groups = false
+  if not groups_absent and redis.call('EXISTS', S.groups) == 1 then
     if (redis.call('LLEN', pending) > 0 or redis.call('EXISTS', S.prioritized) == 1)
         and not redis.call('ZSCORE', S.groups, '') then
       add_turn(S, '')
@@ -206,7 +236,9 @@ local function pick(n)
     end
   end
   if #ids < n then
-    for _, id in ipairs(take_ungrouped(pending, S, n - #ids)) do ids[#ids + 1] = id end
+    local prioritized_absent = absent.prioritized
+    absent.prioritized = false
+    for _, id in ipairs(take_ungrouped(pending, S, n - #ids, prioritized_absent)) do ids[#ids + 1] = id end
   end
   return ids
 end
@@ -235,7 +267,10 @@ while left > 0 and dead < DEAD_BUDGET do
     if raw then meta = cjson.decode(record_meta(raw)) end
     local attempts = meta['a'] or 0
     -- A group's slot was taken with its turn: one that is not handed out gives it back.
-    if attempts >= requeue_limit or not raw then free_group_slot(S, meta) end
+    if attempts >= requeue_limit or not raw then
+      free_group_slot(S, meta)
+      turnless = false
+    end
     if not raw then
       dead_letter(failed, indexes, tasks, id, meta, '', 'undecodable', 'task metadata missing', now, max_failed, life)
       dead = dead + 1
@@ -290,25 +325,26 @@ local held_until = nil
 if held then held_until = tonumber(redis.call('ZRANGE', S.group_waits, 0, 0, 'WITHSCORES')[2]) end
 -- The next due time goes with every reply: a consumer that took a task can
 -- keep the time as well as an idle one (the timer is its process's, not its own).
-out[2], out[3] = grant_timer(delayed, timer, time, held_until)
+out[2], out[3] = next_due(held_until)
 -- What is left ready (the reply's 'ready'), counted once for what follows.
-local queued, prioritized, grouped =
-  redis.call('LLEN', pending), redis.call('ZCARD', S.prioritized), redis.call('ZCARD', S.grouped)
+local queued = redis.call('LLEN', pending)
+local prioritized = never_prioritized and 0 or redis.call('ZCARD', S.prioritized)
+local grouped = never_grouped and 0 or redis.call('ZCARD', S.grouped)
 out[4] = queued + prioritized + grouped
 if #out == 4 then
   -- Nothing is ready: no consumer needs waking, and a drained queue keeps no key.
-  redis.call('DEL', marker)
-  if not held and prioritized == 0 then redis.call('DEL', S.seq) end
+  drop_marker()
+  if not held and prioritized == 0 then drop_seq() end
   out[1] = held and 2 or 0
   return out
 end
 if out_of_time and out[4] > 0 then out[1] = 3 end
 -- Others are still ready (any_ready): pass the wake-up on to the next idle consumer.
-if queued > 0 or prioritized > 0 or redis.call('EXISTS', S.groups) == 1 then
+if queued > 0 or prioritized > 0 or (not turnless and redis.call('EXISTS', S.groups) == 1) then
   if working_limit == 0 or redis.call('ZCARD', working) < working_limit then wake(marker) end
 else
-  redis.call('DEL', marker)
+  drop_marker()
   -- Nothing ordered is left: the sequence starts again (a drained queue keeps no key).
-  if grouped == 0 and prioritized == 0 then redis.call('DEL', S.seq) end
+  if grouped == 0 and prioritized == 0 then drop_seq() end
 end
 return out
