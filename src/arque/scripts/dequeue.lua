@@ -248,11 +248,12 @@ local out = {1, -1, 0, 0}
 -- chunk is read and written with one command per key.
 -- Exhausted or broken tasks found on the way are dead-lettered, at most
 -- DEAD_BUDGET per call, so a backlog of them is cleared over several calls.
--- The first chunk is small; after each, the clock says how many more fit in
--- the call's time (includes/budget.lua) at the pace of the last chunk, and the
--- next chunk is that many at most.
+-- The first chunk is small, 8, so that on a slowed server it cannot outlast
+-- the call's time by much before the clock is read; after each, the clock says
+-- how many more fit in the call's time (includes/budget.lua) at the pace of
+-- the last chunk, and the next chunk is that many at most.
 local DEAD_BUDGET = 100
-local left, dead, chunk, out_of_time = max_tasks, 0, 32, false
+local left, dead, chunk, out_of_time = max_tasks, 0, 8, false
 local started = clock_us(time)
 local chunk_started = started
 while left > 0 and dead < DEAD_BUDGET do
