@@ -116,6 +116,22 @@ async def test_a_large_dequeue_many_is_taken_in_calls_of_bounded_time(client: ai
     assert (stats.pending, stats.working) == (0, 3_000)
 
 
+async def _clock_reads(client: aioredis.Redis, queue: Arque, n: int) -> int:
+    """How many times the dequeue of ``n`` ready tasks read the server's clock."""
+    await queue.enqueue_many(range(n))
+    await client.config_resetstat()
+    assert len(await queue.dequeue_many(n)) == n
+    stats = await client.info("commandstats")
+    return int(stats["cmdstat_time"]["calls"])
+
+
+async def test_a_dequeue_reads_the_clock_after_its_first_eight_tasks(client: aioredis.Redis) -> None:
+    """A slowed server cannot spend long on a batch before its first look at the clock:
+    a batch of 8 is one chunk, read once; a batch of 20 reads the clock again after 8."""
+    queue = Arque(client, queue="first-chunk", working_limit=0)
+    assert await _clock_reads(client, queue, 20) > await _clock_reads(client, queue, 8)
+
+
 async def test_a_large_release_many_goes_in_calls_of_bounded_time(client: aioredis.Redis) -> None:
     queue = Arque(client, queue="big-release", result_ttl=60, working_limit=0)
     await queue.enqueue_many(range(3_000))
