@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from arque import Arque, TaskContext, Worker
+from arque.handouts import CancelSafe
 from arque.testing import RedisServer
 from helpers import set_payload, wait_until
 
@@ -205,3 +206,82 @@ async def _working(queue: Arque, count: int) -> bool:
         return (await queue.stats()).working == count
     except Exception:  # noqa: BLE001 - still coming back
         return False
+
+
+class _Answers:
+    """Stands in for the script layer in the tests of ``CancelSafe`` alone: each call
+    runs ``before_reply`` (if set), then answers ``reply`` (or raises it)."""
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+        self.before_reply: Any = None
+        self.wire = asyncio.Event()  # the reply comes when this is set
+        self.wire.set()
+
+    async def call(self, name: str, args: Any) -> Any:
+        await asyncio.sleep(0)  # on the wire for a turn at least, as a real call is
+        await self.wire.wait()
+        if self.before_reply is not None:
+            self.before_reply()
+        if isinstance(self.reply, BaseException):
+            raise self.reply
+        return self.reply
+
+
+async def test_a_reply_reaches_its_caller_one_turn_after_it_lands() -> None:
+    """No turn of the event loop is spent between the reply and its caller (a shield spent one)."""
+    answers = _Answers([1, -1, 0, 0])
+    calls = CancelSafe(answers, on_lost=lambda reply: None)  # type: ignore[arg-type]
+    turns = [0]
+
+    def count() -> None:
+        turns[0] += 1
+        asyncio.get_running_loop().call_soon(count)
+
+    answers.before_reply = lambda: asyncio.get_running_loop().call_soon(count)
+    assert await calls.call("dequeue", []) == [1, -1, 0, 0]
+    assert turns[0] == 1
+
+
+async def test_a_reply_that_lands_just_before_its_caller_is_cancelled_is_handed_back() -> None:
+    """The cancel comes after the reply landed, before the caller resumed: nothing is dropped."""
+    answers = _Answers([1, -1, 0, 0, "t"])
+    lost: list[Any] = []
+    calls = CancelSafe(answers, on_lost=lost.append)  # type: ignore[arg-type]
+    caller = asyncio.ensure_future(calls.call("dequeue", []))
+    # Runs before the caller resumes: the cancel finds the reply already there.
+    answers.before_reply = lambda: asyncio.get_running_loop().call_soon(caller.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert lost == [[1, -1, 0, 0, "t"]]
+
+
+async def test_a_reply_that_lands_after_its_caller_was_cancelled_is_handed_back() -> None:
+    answers = _Answers([1, -1, 0, 0, "t"])
+    lost: list[Any] = []
+    calls = CancelSafe(answers, on_lost=lost.append)  # type: ignore[arg-type]
+    answers.wire.clear()
+    caller = asyncio.ensure_future(calls.call("dequeue", []))
+    await asyncio.sleep(0)  # the call is on the wire
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert lost == []
+    answers.wire.set()
+    await wait_until(lambda: lost == [[1, -1, 0, 0, "t"]], timeout=5)
+
+
+async def test_a_failed_call_raises_in_its_caller_and_hands_nothing_back() -> None:
+    answers = _Answers(ConnectionError("gone"))
+    lost: list[Any] = []
+    calls = CancelSafe(answers, on_lost=lost.append)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError, match="gone"):
+        await calls.call("dequeue", [])
+    caller = asyncio.ensure_future(calls.call("dequeue", []))
+    await asyncio.sleep(0)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert lost == []
