@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -138,19 +139,17 @@ async def consumer(url: str, mode: str) -> None:
     threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(
         lambda: eof.done() or eof.set_result(None))), daemon=True).start()
     if mode == "worker":
-        worker = Worker(queue, handler, concurrency=CONCURRENCY)
-        running = asyncio.ensure_future(worker.run())
-        await eof
-        worker.stop()
-        await running
+        running = asyncio.ensure_future(Worker(queue, handler, concurrency=CONCURRENCY).run())
     else:
         body = floor_loop if mode == "floor" else readme_loop
-        loops = [asyncio.ensure_future(body()) for _ in range(CONCURRENCY)]
-        await eof
-        for one in loops:
-            one.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
-    await client.aclose()
+        running = asyncio.gather(*(body() for _ in range(CONCURRENCY)))
+    await asyncio.wait({running, eof}, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        running.result()  # it failed: say why
+    # Done measuring: whatever is left (blocked calls, leases) goes with the process
+    # and the server's data, flushed before the next phase.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 async def producer(url: str, mode: str, samples: int, spacing: float) -> None:
@@ -218,10 +217,12 @@ def one_phase(url: str, mode: str, args: argparse.Namespace
                               capture_output=True, text=True, check=True)
     time.sleep(0.5)
     stats = admin.info("commandstats")
-    assert consuming.stdin is not None and consuming.stdout is not None
-    consuming.stdin.close()
-    lines = consuming.stdout.read().splitlines()
-    consuming.wait(30)
+    try:
+        out, _ = consuming.communicate(timeout=30)  # closes its stdin: it ends
+    except subprocess.TimeoutExpired:
+        consuming.kill()
+        out, _ = consuming.communicate()
+    lines = out.splitlines()
     admin.close()
     sent = {entry["t"]: entry["wrote"] for entry in json.loads(produced.stdout)}
     pickups = [p for p in (split(sent, json.loads(line)) for line in lines) if p is not None]
