@@ -45,7 +45,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
@@ -102,6 +101,7 @@ def _stamp_calls() -> None:
 async def consumer(url: str, mode: str) -> None:
     """Consume until stdin closes; one JSON line per task on stdout."""
     import redis.asyncio as aioredis
+    from wakeups import stdin_closed  # beside this file
 
     from arque import Arque, Worker
 
@@ -134,10 +134,7 @@ async def consumer(url: str, mode: str) -> None:
     async def handler(data: dict[str, Any], ctx: Any) -> None:
         report(data)
 
-    loop = asyncio.get_running_loop()
-    eof = loop.create_future()
-    threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(
-        lambda: eof.done() or eof.set_result(None))), daemon=True).start()
+    eof = stdin_closed()
     if mode == "worker":
         running = asyncio.ensure_future(Worker(queue, handler, concurrency=CONCURRENCY).run())
     else:

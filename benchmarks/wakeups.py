@@ -44,6 +44,15 @@ PROCS = 20
 # -- the consumer side (a child process) -------------------------------------------
 
 
+def stdin_closed() -> asyncio.Future[None]:
+    """A future done when this process's stdin closes: its driver is done with it."""
+    loop = asyncio.get_running_loop()
+    eof: asyncio.Future[None] = loop.create_future()
+    threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(
+        lambda: eof.done() or eof.set_result(None))), daemon=True).start()
+    return eof
+
+
 async def consumer(url: str, mode: str) -> None:
     """Consume until stdin closes; one JSON line per task on stdout."""
     import redis.asyncio as aioredis
@@ -74,10 +83,7 @@ async def consumer(url: str, mode: str) -> None:
     async def handler(data: dict[str, Any], ctx: Any) -> None:
         report(data)
 
-    loop = asyncio.get_running_loop()
-    eof = loop.create_future()
-    threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(
-        lambda: eof.done() or eof.set_result(None))), daemon=True).start()
+    eof = stdin_closed()
     if mode == "worker":
         worker = Worker(queue, handler, concurrency=CONCURRENCY, sweep_interval=None)
         runs = [asyncio.ensure_future(worker.run())]
